@@ -1,0 +1,73 @@
+# hyperflux: every job of the repository is a target here; each prints what it does.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= cpu
+JOBS ?= 1
+FLAGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-slow check export clean-nbs readme lab paper docs bench
+
+help:
+	@echo "make install    create $(VENV) and install hyperflux (editable) with its dev extra"
+	@echo "make test       run every notebook in nbs/ and every test in tests/ (pytest)"
+	@echo "make test-slow  the same, including cells and tests flagged slow"
+	@echo "make check      nbdev-clean + nbdev-export must leave the git tree unchanged"
+	@echo "make readme     write README.md from nbs/index.ipynb"
+	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
+	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS))"
+	@echo "make docs       render the documentation into _docs/"
+	@echo "make bench      run the benchmarks into benchmarks/"
+
+install: $(VENV)/.installed
+
+# The stamp makes a second `make install` a no-op until pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@echo ">>> make install: creating $(VENV) with $$($(PYTHON) --version) and installing hyperflux[dev] (editable)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+	@echo ">>> make install: done; try $(BIN)/hyperflux --help"
+
+test: install
+	@echo ">>> make test: running every notebook under nbs/ and the tests in tests/"
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: install
+	@echo ">>> make test-slow: notebooks with their slow cells, and the slow tests"
+	$(BIN)/python -m pytest --nb-flags slow --run-slow $(PYTEST_ARGS)
+
+export: install
+	@echo ">>> nbdev-export: writing hyperflux/ from nbs/"
+	$(BIN)/nbdev-export
+
+clean-nbs: install
+	@echo ">>> nbdev-clean: stripping notebook metadata (cell tags are kept)"
+	$(BIN)/nbdev-clean
+
+readme: install
+	@echo ">>> make readme: README.md from nbs/index.ipynb"
+	$(BIN)/python -c "from hyperflux.devtools import write_readme; write_readme()"
+
+check: clean-nbs export readme
+	@echo ">>> make check: notebooks, package and README must be unchanged in git"
+	@if [ -n "$$(git status --porcelain -- nbs hyperflux README.md)" ]; then \
+		git status --short -- nbs hyperflux README.md; \
+		echo "make check: FAILED: the files above changed. Run 'make check' locally and commit the result."; exit 1; \
+	else echo "make check: notebooks, package and README are in sync"; fi
+
+lab: install
+	@echo ">>> make lab: JupyterLab on http://127.0.0.1:8888 with the kernel of $(VENV)"
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir nbs
+
+paper: install
+	@echo ">>> make paper: not built yet (issue 6 brings the papermill sweep)"; exit 1
+
+docs: install
+	@echo ">>> make docs: not built yet (issue 7 brings the offline docs)"; exit 1
+
+bench: install
+	@echo ">>> make bench: not built yet (issue 8 brings the benchmarks)"; exit 1
