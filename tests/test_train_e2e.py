@@ -1,0 +1,79 @@
+"""End-to-end checks of `hyperflux train`: kill-and-resume gives the same numbers, DDP on 2 CPU processes, bad input."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+SETTINGS = {"--arch": "lenet300", "--dataset": "digits", "--method": "hyperflux", "--sparsity": "90",
+            "--epochs-prune": "6", "--epochs-regrow": "2", "--mask-lr": "0.01", "--seed": "1"}
+ARGS = [x for kv in SETTINGS.items() for x in kv] + ["--no-progress"]
+CLI = str(Path(sys.executable).parent / "hyperflux")
+
+
+def hyperflux(*args, **kw):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=ROOT, **kw)
+
+
+def numbers(out: Path) -> tuple[dict, pd.DataFrame]:
+    """final.json and metrics.csv without the wall-clock fields."""
+    final = json.loads((out / "final.json").read_text())
+    final.pop("seconds")
+    return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
+
+
+def test_sigkill_and_rerun_gives_identical_results(tmp_path):
+    ref = hyperflux("train", *ARGS, "--out", str(tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr
+    rng = random.Random(0)
+    out = tmp_path / "killed"
+    for delay in (rng.uniform(2.5, 4.0), rng.uniform(0.5, 2.0)):  # after start-up (mid-training), then at any moment
+        proc = subprocess.Popen([CLI, "train", *ARGS, "--out", str(out)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    rerun = hyperflux("train", *ARGS, "--out", str(out))
+    assert rerun.returncode == 0, rerun.stderr
+    (final_ref, metrics_ref), (final, metrics) = numbers(tmp_path / "ref"), numbers(out)
+    assert final == final_ref
+    pd.testing.assert_frame_equal(metrics, metrics_ref)
+    assert not list(out.glob("*.tmp")) and not (out / "checkpoint.pt").exists()
+    again = hyperflux("train", *ARGS, "--out", str(out))   # finished: nothing is redone
+    assert again.returncode == 0 and numbers(out)[0] == final
+
+
+def test_ddp_two_cpu_processes_keep_identical_masks(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000),
+           "--no-python", CLI, "train", *ARGS, "--out", str(tmp_path / "ddp")]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    final = json.loads((tmp_path / "ddp" / "final.json").read_text())
+    assert final["world_size"] == 2 and final["masks_agree_across_ranks"] is True
+    assert abs(final["sparsity_pct"] - 90) < 0.1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "alexnet"], "unknown architecture 'alexnet'"),
+    (["--dataset", "mnist-c"], "unknown data set"),
+    (["--method", "magic"], "unknown method 'magic'"),
+    (["--sparsity", "100"], "--sparsity must be in (0, 100)"),
+    (["--sparsity", "-5"], "--sparsity must be in (0, 100)"),
+    (["--epochs-prune", "0"], "--epochs-prune must be a positive"),
+    (["--init", "/nonexistent/dense.pt"], "no such file"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    settings = {**SETTINGS, **dict(zip(args[::2], args[1::2]))}
+    res = hyperflux("train", *[x for kv in settings.items() for x in kv], "--no-progress", "--out", str(tmp_path / "bad"))
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "bad" / "final.json").exists()
