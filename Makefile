@@ -18,7 +18,7 @@ help:
 	@echo "make readme     write README.md from nbs/index.ipynb"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
 	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS))"
-	@echo "make docs       render the documentation into _docs/"
+	@echo "make docs       render the documentation into _docs/ (Quarto if installed, else offline; DOCS=offline)"
 	@echo "make bench      run the benchmarks into benchmarks/"
 
 install: $(VENV)/.installed
@@ -66,8 +66,11 @@ lab: install
 paper: install
 	@echo ">>> make paper: not built yet (issue 6 brings the papermill sweep)"; exit 1
 
-docs: install
-	@echo ">>> make docs: not built yet (issue 7 brings the offline docs)"; exit 1
+# Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (nbs/91_docs.ipynb); DOCS=offline forces it.
+DOCS ?= auto
+docs: install readme
+	@echo ">>> make docs: every notebook in nbs/ -> _docs/ (renderer: $(DOCS); Quarto $$(command -v quarto >/dev/null && echo found || echo 'not installed, so offline'))"
+	$(BIN)/python -c "from hyperflux.docs_build import build_docs; build_docs('$(DOCS)')"
 
 bench: install
 	@echo ">>> make bench: not built yet (issue 8 brings the benchmarks)"; exit 1
