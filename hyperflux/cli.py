@@ -19,6 +19,7 @@ __all__ = ['COMMAND_MODULES', 'add_commands', 'doctor', 'build_parser', 'main']
 # %% ../nbs/12_cli.ipynb #83e70d26
 COMMAND_MODULES = (  # modules that define add_commands(subparsers), in --help order
     "hyperflux.cli",
+    "hyperflux.models",
     "hyperflux.train",
     "hyperflux.law",
 )
