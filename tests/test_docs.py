@@ -1,18 +1,26 @@
 """The documentation as a reader meets it: the offline build of `make docs`, served on 127.0.0.1 and opened page by page
 in headless Chromium. Fails on a page that does not load or is blank, a broken link or image inside the site, or an
-exported function or class without its API entry. Screenshots land in test-output/docs/."""
+exported function or class without its API entry. Screenshots land in test-output/docs/.
+
+The real site has no figures until `make paper` has run, so a small project with a figure output, an image from
+`figures/`, maths, a tutorial and links between notebooks is built too, and then broken on purpose to see the check fail.
+"""
+import base64
 import functools
 import http.server
 import importlib
 import inspect
+import io
 import shutil
 import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
 
+import nbformat
 import pytest
 
 from conftest import ROOT
@@ -21,34 +29,78 @@ SHOTS = ROOT / "test-output" / "docs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 MIN_TEXT_CHARS = 100  # a page whose main column shows less visible text than this is blank
-SCREENSHOT_PAGES = {"index.html": "home.png", "core.html": "api-core.png"}
+SCREENSHOTS = {"index.html": "home.png", "core.html": "api-core.png"}
+BUILT_FROM: list[str] = []  # the notebooks there were when the site was built (others may be added meanwhile)
+
+
+def _build(root: Path, dest: Path) -> Path:
+    from hyperflux.docs_build import build_docs
+    start = time.time()
+    site = build_docs("offline", dest=dest, root=root)
+    print(f"docs of {root.name} built in {time.time() - start:.1f} s")
+    return site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site as `make docs` builds it without Quarto (into a temporary folder; `_proc/` caches nbdev's processing)."""
-    from hyperflux.docs_build import build_docs
-    start = time.time()
-    dest = build_docs("offline", dest=tmp_path_factory.mktemp("docs") / "_docs", root=ROOT)
-    print(f"docs built in {time.time() - start:.1f} s")
-    return dest
+    """This project's site as `make docs` builds it without Quarto (into a temporary folder; `_proc/` caches)."""
+    from hyperflux.docs_build import find_notebooks
+    BUILT_FROM[:] = find_notebooks(ROOT / "nbs")
+    return _build(ROOT, tmp_path_factory.mktemp("docs") / "_docs")
+
+
+def _png(width: int = 40, height: int = 24) -> bytes:
+    import matplotlib.image
+    import numpy as np
+    buf = io.BytesIO()
+    matplotlib.image.imsave(buf, np.linspace(0, 1, width * height).reshape(height, width), format="png")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def small_site(tmp_path_factory) -> Path:
+    """A three-page project: a figure output, an image from figures/, maths, a tutorial, links between notebooks."""
+    root = tmp_path_factory.mktemp("small")
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "nbs" / "tutorials").mkdir(parents=True)
+    (root / "figures").mkdir()
+    (root / "figures" / "law.png").write_bytes(_png())
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+
+    def write(path, *cells):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = list(cells)
+        nbformat.write(nb, root / "nbs" / path)
+
+    plot = code("#| fig-cap: A gradient\nplt.imshow(x)")
+    plot.outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(_png()).decode(),
+                                                                 "text/plain": "<Figure>"})]
+    write("index.ipynb", md("# small\n\n> A small site for the docs test."),
+          md("## Figures\n\nThe law $S = c\\gamma^{-\\alpha}$ as drawn by the report:\n\n![the law](../figures/law.png)\n\n"
+             "See [the figure page](01_fig.ipynb#a-figure) and [the tutorial](tutorials/start.ipynb). " + "Words. " * 20))
+    write("01_fig.ipynb", md("# fig\n\n> A page with a figure output."),
+          md("## A figure\n\nA figure drawn by a code cell, written beside the page. " + "More words. " * 15), plot)
+    write("tutorials/start.ipynb", md("# Start here\n\n> A tutorial."),
+          md("Back to [the home page](../index.ipynb) or [the figure](../01_fig.ipynb#a-figure). " + "Text. " * 30))
+    return _build(root, root / "_docs")
 
 
 def test_a_page_per_notebook(site):
     from nbdev.config import nbpath2html
-    from hyperflux.docs_build import find_notebooks
-    notebooks = find_notebooks(ROOT / "nbs")
-    assert "index.ipynb" in notebooks and (site / "index.html").is_file()
-    missing = [nb for nb in notebooks if not (site / nbpath2html(nb)).is_file()]
+    assert "index.ipynb" in BUILT_FROM and (site / "index.html").is_file()
+    missing = [nb for nb in BUILT_FROM if not (site / nbpath2html(nb)).is_file()]
     assert not missing, f"notebooks without a page: {missing}"
 
 
 def test_every_exported_function_and_class_has_an_api_entry(site):
     """Each public function and class a module exports has the entry nbdev's doc links point at (page#id)."""
+    from nbdev.config import nbpath2html
     from hyperflux._modidx import d
     from hyperflux.docs_build import tag_ids
+    built = {nbpath2html(nb).as_posix() for nb in BUILT_FROM}
     ids, missing = {}, []
     for mod_name, syms in d["syms"].items():
+        if not any(v[0].partition("#")[0] in built for v in syms.values()): continue  # a notebook newer than the site
         mod = importlib.import_module(mod_name)
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name, None)
@@ -64,15 +116,16 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
 
 
-@pytest.fixture(scope="module")
-def server(site):
-    """The site on 127.0.0.1 at a free port, served from a thread."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+@contextmanager
+def serve(folder: Path):
+    """`folder` on 127.0.0.1 at a free port, from a thread; yields the base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    try: yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +140,13 @@ def browser(tmp_path_factory):
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--disable-extensions", "--no-default-browser-check",
-                "--window-size=1280,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(30)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
     yield driver
     driver.quit()
 
@@ -116,34 +171,58 @@ def _status(url: str) -> int:
     except urllib.error.HTTPError as e: return e.code
 
 
-def test_every_page_in_a_browser(site, server, browser):
-    start = time.time()
+def browse(site: Path, browser, screenshots: dict | None = None) -> tuple[list[str], dict]:
+    """Open every page of `site` served on 127.0.0.1; return what a reader would find wrong, and counts."""
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
-    problems, facts = [], {}
-    for page in pages:
-        url = server + page
-        if (code := _status(url)) != 200:
-            problems.append(f"{page}: HTTP {code}"); continue
-        browser.get(url)
-        f = facts[url] = browser.execute_script(_PAGE_FACTS)
-        if not f["title"]: problems.append(f"{page}: no <title>")
-        if f["text"] < MIN_TEXT_CHARS: problems.append(f"{page}: blank ({f['text']} characters of visible text)")
-        if len(set(f["sidebar"])) < len(pages): problems.append(f"{page}: the sidebar links {len(set(f['sidebar']))} of {len(pages)} pages")
-        problems += [f"{page}: image does not show: {i['src']}" for i in f["images"] if not i["ok"]]
-        problems += [f"{page}: browser console: {e['message']}" for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-        if page in SCREENSHOT_PAGES:
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            browser.save_screenshot(str(SHOTS / SCREENSHOT_PAGES[page]))
-    statuses = {}
-    for url, f in facts.items():
-        for target in f["links"] + [i["src"] for i in f["images"]]:
-            if not target.startswith(server): continue  # outside the site (the repository, sources on GitHub)
-            bare, frag = urldefrag(target)
-            if bare not in statuses: statuses[bare] = _status(bare)
+    problems, facts, statuses = [], {}, {}
+    with serve(site) as base:
+        for page in pages:
+            url = base + page
+            if (code := _status(url)) != 200:
+                problems.append(f"{page}: HTTP {code}"); continue
+            browser.get(url)
+            f = facts[url] = browser.execute_script(_PAGE_FACTS)
+            if not f["title"]: problems.append(f"{page}: no <title>")
+            if f["text"] < MIN_TEXT_CHARS: problems.append(f"{page}: blank ({f['text']} characters of visible text)")
+            if len(set(f["sidebar"])) != len(pages):
+                problems.append(f"{page}: the sidebar links {len(set(f['sidebar']))} pages, the site has {len(pages)}")
+            problems += [f"{page}: image does not show: {i['src']}" for i in f["images"] if not i["ok"]]
+            problems += [f"{page}: browser console: {e['message']}" for e in browser.get_log("browser")
+                         if e["level"] == "SEVERE"]
+            if page in (screenshots or {}):
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                browser.save_screenshot(str(SHOTS / screenshots[page]))
+        for url, f in facts.items():
             where = urlparse(url).path.lstrip("/")
-            if statuses[bare] != 200: problems.append(f"{where}: broken link {target} (HTTP {statuses[bare]})")
-            elif frag and bare in facts and frag not in facts[bare]["ids"]:
-                problems.append(f"{where}: link {target}: no #{frag} on that page")
-    print(f"{len(pages)} pages, {len(statuses)} internal URLs checked in the browser in {time.time() - start:.1f} s")
+            for target in f["links"] + [i["src"] for i in f["images"]]:
+                if not target.startswith(base): continue  # outside the site: the repository, sources on GitHub
+                bare, frag = urldefrag(target)
+                if bare not in statuses: statuses[bare] = _status(bare)
+                if statuses[bare] != 200: problems.append(f"{where}: broken link {target} (HTTP {statuses[bare]})")
+                elif frag and bare in facts and frag not in facts[bare]["ids"]:
+                    problems.append(f"{where}: link {target}: no #{frag} on that page")
+    counts = {"pages": len(pages), "internal_urls": len(statuses),
+              "images": sum(len(f["images"]) for f in facts.values())}
+    return problems, counts
+
+
+def test_every_page_in_a_browser(site, browser):
+    start = time.time()
+    problems, counts = browse(site, browser, SCREENSHOTS)
+    print(f"{counts} checked in the browser in {time.time() - start:.1f} s")
     assert not problems, "\n".join(problems)
-    assert {"home.png", "api-core.png"} <= {p.name for p in SHOTS.glob("*.png")}
+    for name in SCREENSHOTS.values(): assert (SHOTS / name).stat().st_size > 10_000, f"screenshot {name} is empty"
+
+
+def test_figures_links_and_broken_ones_in_a_browser(small_site, browser):
+    problems, counts = browse(small_site, browser, {"fig.html": "figure-page.png"})
+    assert not problems, "\n".join(problems)
+    assert counts["pages"] == 3 and counts["images"] == 2, counts
+    assert (small_site / "assets" / "figures" / "law.png").is_file()
+    assert (small_site / "fig_files" / "figure-html").is_dir()
+    # now break it as a careless edit would: the check must say so
+    (small_site / "assets" / "figures" / "law.png").unlink()
+    (small_site / "tutorials" / "start.html").unlink()
+    problems, _ = browse(small_site, browser)
+    assert any("image does not show" in p and "law.png" in p for p in problems), problems
+    assert any("broken link" in p and "tutorials/start.html" in p for p in problems), problems
