@@ -1,3 +1,18 @@
+"""Hyperflux pruning (learned mask logits, flux and pressure), its baselines and the Neural Pruning Law, as reproducible notebooks
+
+Modules:
+
+- `hyperflux.baselines`: The methods Hyperflux is compared with, as training methods of the shared engine: iterative pruning during training (magnitude, Taylor), IMP with weight rewinding, gradual magnitude pruning, and pruning at initialisation (SNIP, GraSP, SynFlow, random) followed by training.
+- `hyperflux.data`: Data sets (digits, MNIST, Fashion-MNIST, CIFAR-10/100, ImageNet folders, synthetic) and their loaders: device-resident tensors with on-device batch augmentation, and a seeded per-epoch order that a resumed run replays.
+- `hyperflux.law`: The Neural Pruning Law: read minimum-saliency/density measurements, fit the power law S = c·γ^(−α) with intervals, the quadratic log-log law of v2, detect the three regions, and draw the figures.
+- `hyperflux.masks`: One learned mask logit per prunable weight, on any model: hard mask forward, scaled straight-through backward, density accounting, and baking masks into a plain model and back.
+- `hyperflux.models`: The paper's architectures, sized by the data set: LeNet-300-100, LeNet-5, ResNet-50 (CIFAR and ImageNet), VGG-19 (CIFAR), DeiT-Tiny/Small; local pretrained weights; `hyperflux info`.
+- `hyperflux.pressure`: The pressure term, the flux readout, flip statistics, and the pressure schedulers: the reference trajectory with bisection, the bang-bang controller with inertia, constant and step-wise pressure.
+- `hyperflux.runs`: The sweep as data: profiles of runs in `paper.yaml`, canonical parameters hashed into run folders, and the driver that executes each run as a papermill notebook (skip finished, resume interrupted, N at once), then builds the figures and tables: `make paper` / `hyperflux paper`.
+- `hyperflux.saliency`: A registry of saliency metrics (magnitude, Taylor, SNIP, GraSP, SynFlow, random, flux), each one small function from a masked model and some batches to one score per prunable weight, and the one shared step that turns scores into keep masks.
+- `hyperflux.sparse`: FLOPs of a pruned model (PAPER A.12), and sparse inference: a baked model turned into one whose pruned layers use a sparse (or compacted) representation, chosen per layer by measuring what is fastest on this machine.
+- `hyperflux.train`: The training engine: one loop for every method (Hyperflux and the baselines) with the two-stage schedule, separate optimisers for weights and masks, AMP, a checkpoint after every epoch with exact resume, DDP, run folders with tidy metrics, and the `hyperflux train` command."""
+
 __version__ = "0.1.0"
 
 from .core import ensure_torchvision as _ensure_torchvision

@@ -30,23 +30,34 @@ def numbers(out: Path) -> tuple[dict, pd.DataFrame]:
     return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
 
 
+def _rows(out: Path) -> int:
+    try: return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
+    except FileNotFoundError: return 0
+
+
+def _start_and_kill(out: Path, when) -> None:
+    """Start a run and SIGKILL it as soon as `when(out, seconds_since_start)` is true (or it ends by itself)."""
+    proc = subprocess.Popen([CLI, "train", *ARGS, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start = time.time()
+    while proc.poll() is None and not when(out, time.time() - start): time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 def test_sigkill_and_rerun_gives_identical_results(tmp_path):
     ref = hyperflux("train", *ARGS, "--out", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
-    rng = random.Random(0)
-    out = tmp_path / "killed"
-    for delay in (rng.uniform(2.5, 4.0), rng.uniform(0.5, 2.0)):  # after start-up (mid-training), then at any moment
-        proc = subprocess.Popen([CLI, "train", *ARGS, "--out", str(out)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    out, delay = tmp_path / "killed", random.Random(0).uniform(0.2, 1.5)
+    _start_and_kill(out, lambda o, t: t > delay)           # at a random moment, likely during start-up
+    _start_and_kill(out, lambda o, t: _rows(o) >= 3)       # mid-training, right after a checkpoint
+    _start_and_kill(out, lambda o, t: _rows(o) >= 7)       # in the regrowth stage
+    assert not (out / "final.json").exists(), "the run finished before it could be killed: make it longer"
     rerun = hyperflux("train", *ARGS, "--out", str(out))
     assert rerun.returncode == 0, rerun.stderr
     (final_ref, metrics_ref), (final, metrics) = numbers(tmp_path / "ref"), numbers(out)
     assert final == final_ref
     pd.testing.assert_frame_equal(metrics, metrics_ref)
-    assert not list(out.glob("*.tmp")) and not (out / "checkpoint.pt").exists()
+    assert not list(out.glob(".*.tmp")) and not (out / "checkpoint.pt").exists()
     again = hyperflux("train", *ARGS, "--out", str(out))   # finished: nothing is redone
     assert again.returncode == 0 and numbers(out)[0] == final
 
