@@ -22,6 +22,7 @@ COMMAND_MODULES = (  # modules that define add_commands(subparsers), in --help o
     "hyperflux.models",
     "hyperflux.train",
     "hyperflux.law",
+    "hyperflux.runs",
 )
 
 def add_commands(sub):
