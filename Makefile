@@ -64,7 +64,8 @@ lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir nbs
 
 paper: install
-	@echo ">>> make paper: not built yet (issue 6 brings the papermill sweep)"; exit 1
+	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/ (PNG, PDF), figures/tables/ and figures/manifest.json"
+	$(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) $(FLAGS)
 
 # Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (nbs/91_docs.ipynb); DOCS=offline forces it.
 DOCS ?= auto
