@@ -74,7 +74,8 @@ def test_ddp_two_cpu_processes_keep_identical_masks(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--arch", "alexnet"], "unknown architecture 'alexnet'"),
-    (["--dataset", "mnist-c"], "unknown data set"),
+    (["--dataset", "mnist-c"], "unknown dataset 'mnist-c'"),
+    (["--arch", "vgg19"], "vgg19"),
     (["--method", "magic"], "unknown method 'magic'"),
     (["--sparsity", "100"], "--sparsity must be in (0, 100)"),
     (["--sparsity", "-5"], "--sparsity must be in (0, 100)"),
@@ -88,3 +89,19 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
     assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "bad" / "final.json").exists()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    out = tmp_path / "run"
+    _start_and_kill(out, lambda o, t: _rows(o) >= 2)
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    res = hyperflux("train", *ARGS, "--out", str(out))
+    assert res.returncode == 2 and "corrupt" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (out / "final.json").exists()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    res = hyperflux("train", *ARGS, "--lr", "1e12", "--out", str(out))
+    assert res.returncode == 2 and "training loss became" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (out / "final.json").exists()
