@@ -82,12 +82,14 @@ def test_ddp_two_cpu_processes_keep_identical_masks(tmp_path):
     (["--epochs-prune", "0"], "--epochs-prune must be a positive"),
     (["--init", "/nonexistent/dense.pt"], "no such file"),
 ])
-def test_bad_input_is_one_clear_line(tmp_path, args, message):
+def test_bad_input_is_one_clear_line(tmp_path, args, message, capsys):
+    """In-process (no interpreter start-up per case): exit status 2, one line on stderr, nothing written."""
+    from hyperflux.cli import main
     settings = {**SETTINGS, **dict(zip(args[::2], args[1::2]))}
-    res = hyperflux("train", *[x for kv in settings.items() for x in kv], "--no-progress", "--out", str(tmp_path / "bad"))
-    assert res.returncode == 2, res.stderr
-    assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    code = main(["train", *[x for kv in settings.items() for x in kv], "--no-progress", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "bad" / "final.json").exists()
 
 
