@@ -73,5 +73,9 @@ docs: install readme
 	@echo ">>> make docs: every notebook in nbs/ -> _docs/ (renderer: $(DOCS); Quarto $$(command -v quarto >/dev/null && echo found || echo 'not installed, so offline'))"
 	$(BIN)/python -c "from hyperflux.docs_build import build_docs; build_docs('$(DOCS)')"
 
+BENCH_FLAGS ?=
 bench: install
-	@echo ">>> make bench: not built yet (issue 8 brings the benchmarks)"; exit 1
+	@echo ">>> make bench: training overhead, peak memory, sparse inference, compute to reach a sparsity and data"
+	@echo ">>> pipeline on CPU (about 15 minutes) -> benchmarks/results.json and benchmarks/RESULTS.md"
+	@echo ">>> (BENCH_FLAGS=--quick for a smoke test; python benchmarks/bench.py --device cuda on a GPU machine)"
+	$(BIN)/python benchmarks/bench.py $(BENCH_FLAGS)

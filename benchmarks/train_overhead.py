@@ -1,0 +1,208 @@
+"""Training overhead: one Hyperflux training step over one dense training step, same model, batch and weight optimiser.
+
+Configurations (built by `build_step`):
+- dense:        the plain model, SGD (momentum 0.9, weight decay 5e-4) on its weights; the baseline.
+- hyperflux:    the engine's step: masks attached (hyperflux.masks), SGD on the weights, Adam (lr 1e-3) on the mask
+                logits, and the Hyperflux method's `after_backward` (Pressure.add_gradient) between backward and the
+                optimiser steps, exactly as `hyperflux.train.Run.train_epoch` orders them.
+- hyperflux_fused: the same with `torch.optim.Adam(fused=True)` for the masks (what the engine could use).
+- prune_hooks:  the peer: torch.nn.utils.prune.custom_from_mask on the same layers (a forward pre-hook multiplies
+                weight_orig by a fixed mask), SGD on the weights; masks are not learned.
+
+Run alone: python benchmarks/train_overhead.py [--quick] [--device cuda] [--models resnet50,vgg19] ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import prune
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import interleaved, log, ratio_summary, set_threads, summary  # noqa: E402
+
+from hyperflux.masks import (attach_masks, mask_of, mask_parameters, masked_layers, prunable_layers,  # noqa: E402
+                             weight_parameters)
+from hyperflux.models import get_model  # noqa: E402
+from hyperflux.train import METHODS, TrainConfig  # noqa: E402
+
+# model -> input shape, classes and the batch sizes used per device
+MODELS = {
+    "lenet300": dict(shape=(1, 28, 28), classes=10, batch={"cpu": 128, "cuda": 128}),
+    "lenet5": dict(shape=(1, 28, 28), classes=10, batch={"cpu": 128, "cuda": 128}),
+    "resnet50": dict(shape=(3, 32, 32), classes=10, batch={"cpu": 32, "cuda": 128}),
+    "vgg19": dict(shape=(3, 32, 32), classes=10, batch={"cpu": 32, "cuda": 128}),
+}
+CONFIGS = ("dense", "hyperflux", "hyperflux_fused", "prune_hooks")
+PRESSURE = 1.0    # a constant pressure; its value does not change the cost of a step (only P = 0 skips the add)
+
+
+@dataclass
+class StepSetup:
+    "What one configuration needs per step."
+    device: str = "cpu"
+    batch: int = 32
+    amp: str = "off"              # off | bf16
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+
+
+class _RunView:
+    "The parts of hyperflux.train.Run that the Hyperflux method's hooks read."
+    def __init__(self, model):
+        self.model, self.epoch, self.mask_params = model, 1, mask_parameters(model)
+
+
+def build_step(model_name: str, config: str, s: StepSetup):
+    "A zero-argument function doing one training step of `config` on a fixed batch, and the model it trains."
+    spec = MODELS[model_name]
+    torch.manual_seed(s.seed)
+    model = get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"])
+    x = torch.randn(s.batch, *spec["shape"])
+    y = torch.randint(0, spec["classes"], (s.batch,))
+    convnet = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    opt_m, after_backward = None, (lambda: None)
+    if config.startswith("hyperflux"):
+        attach_masks(model, seed=s.seed)
+    elif config == "prune_hooks":
+        for layer in prunable_layers(model).values():
+            prune.custom_from_mask(layer, "weight", torch.ones_like(layer.weight))
+    elif config != "dense": raise ValueError(f"unknown configuration {config!r}; choose from {CONFIGS}")
+    if s.channels_last and convnet:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    model, x, y = model.to(s.device), x.to(s.device), y.to(s.device)
+    params = weight_parameters(model) if config.startswith("hyperflux") else list(model.parameters())
+    opt_w = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)   # the engine's default weight optimiser
+    if config.startswith("hyperflux"):
+        opt_m = torch.optim.Adam(mask_parameters(model), lr=1e-3, **({"fused": True} if config == "hyperflux_fused" else {}))
+        cfg = TrainConfig(arch=model_name, dataset="synthetic", pressure=PRESSURE, progress=False)
+        method, view = METHODS["hyperflux"](cfg), _RunView(model)
+        method.setup(view)
+        after_backward = lambda: method.after_backward(view)
+    net = torch.compile(model) if s.compile else model
+    amp_dtype = {"off": None, "bf16": torch.bfloat16}[s.amp]
+    dev_type = torch.device(s.device).type
+
+    def step():
+        with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = F.cross_entropy(net(x), y, label_smoothing=0.1)
+        opt_w.zero_grad(set_to_none=True)
+        if opt_m: opt_m.zero_grad(set_to_none=True)
+        loss.backward()
+        after_backward()
+        opt_w.step()
+        if opt_m: opt_m.step()
+        return loss
+
+    return step, model
+
+
+def breakdown_parts(model_name: str, s: StepSetup, with_fwd_bwd: bool = True) -> dict:
+    "Zero-argument functions timing the pieces Hyperflux adds: masked vs plain forward+backward, mask Adam, pressure."
+    spec = MODELS[model_name]
+    torch.manual_seed(s.seed)
+    x = torch.randn(s.batch, *spec["shape"], device=s.device)
+    y = torch.randint(0, spec["classes"], (s.batch,), device=s.device)
+    plain = get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"]).to(s.device)
+    masked = attach_masks(get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"]), seed=s.seed).to(s.device)
+    logits = mask_parameters(masked)
+    for lg in logits: lg.grad = torch.randn_like(lg) * 1e-3
+    adam = torch.optim.Adam(logits, lr=1e-3)
+    adam_fused = torch.optim.Adam([nn.Parameter(lg.detach().clone()) for lg in logits], lr=1e-3, fused=True)
+    for p, lg in zip(adam_fused.param_groups[0]["params"], logits): p.grad = lg.grad.clone()
+    sgd = torch.optim.SGD(list(plain.parameters()), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    for p in plain.parameters(): p.grad = torch.randn_like(p) * 1e-3
+    from hyperflux.pressure import Pressure
+    pressure = Pressure(masked)
+
+    layers = list(masked_layers(masked).values())
+    upstream = [torch.randn_like(mask_of(l).logits) for l in layers]
+
+    def mask_ste():   # what the masks add to forward + backward: w * H(m), and its backward into w and m
+        for layer, g in zip(layers, upstream): layer.weight.backward(g)
+
+    def fwd_bwd(model):
+        def run():
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y, label_smoothing=0.1).backward()
+        return run
+    parts = {"mask_ste_fwd_bwd": mask_ste, "sgd_weights": sgd.step, "adam_masks_foreach": adam.step,
+             "adam_masks_fused": adam_fused.step, "pressure_add": lambda: pressure.add_gradient(PRESSURE)}
+    if with_fwd_bwd: parts.update(fwd_bwd_dense=fwd_bwd(plain), fwd_bwd_masked=fwd_bwd(masked))
+    return parts
+
+
+def measure_model(model_name: str, s: StepSetup, rounds: int, repeat: int, configs=CONFIGS, breakdown: bool = True,
+                  big: bool = False) -> dict:
+    "Interleaved step times of every configuration, their ratios to dense, and the cost of Hyperflux's pieces."
+    steps = {c: build_step(model_name, c, s)[0] for c in configs}
+    times = interleaved(steps, rounds=rounds, repeat=repeat, warmup=2 if s.compile else 1, device=s.device)
+    del steps
+    row = dict(model=model_name, device=s.device, batch=s.batch, amp=s.amp, channels_last=s.channels_last,
+               compile=s.compile, rounds=rounds, steps_per_round=repeat,
+               threads=torch.get_num_threads() if s.device == "cpu" else None)
+    for c in configs: row[f"{c}_ms"] = summary([1e3 * t for t in times[c]], 2)
+    row["ratio"] = ratio_summary(times["hyperflux"], times["dense"])["median"]
+    row["ratio_spread"] = ratio_summary(times["hyperflux"], times["dense"])
+    row["ratio_best_rounds"] = round(min(times["hyperflux"]) / min(times["dense"]), 3)   # fastest round of each
+    for c in configs:
+        if c in ("dense", "hyperflux"): continue
+        row[f"{c}_ratio_spread"] = ratio_summary(times[c], times["dense"])
+        row[f"{c}_ratio"] = row[f"{c}_ratio_spread"]["median"]
+    if breakdown:
+        parts = breakdown_parts(model_name, s, with_fwd_bwd=not big)
+        ptimes = interleaved(parts, rounds=max(3, rounds // 2) if big else rounds, repeat=repeat, device=s.device)
+        b = row["breakdown_ms"] = {k: round(1e3 * min(v), 3) for k, v in ptimes.items()}   # best round of each part
+        extra = b["mask_ste_fwd_bwd"] + b["pressure_add"]
+        dense = 1e3 * min(times["dense"])
+        # the step's extra work, part by part, over the best dense step: an estimate that is less noisy than the
+        # ratio of whole steps when steps take seconds and the machine is shared
+        row["ratio_from_parts"] = round((dense + extra + b["adam_masks_foreach"]) / dense, 3)
+        row["ratio_from_parts_fused_adam"] = round((dense + extra + b["adam_masks_fused"]) / dense, 3)
+    return row
+
+
+def run(models: list[str], device: str = "cpu", quick: bool = False, amp: str = "off", channels_last: bool = False,
+        compile_modes=(False,), rounds: int | None = None) -> list[dict]:
+    "The train_overhead rows of results.json."
+    rows = []
+    for name in models:
+        for comp in compile_modes:
+            s = StepSetup(device=device, batch=MODELS[name]["batch"]["cuda" if device.startswith("cuda") else "cpu"],
+                          amp=amp, channels_last=channels_last, compile=comp)
+            big = name in ("resnet50", "vgg19") and not device.startswith("cuda")
+            r = rounds or (2 if quick else (4 if big else 21))
+            repeat = 1 if big or quick else 5
+            configs = ("dense", "hyperflux", "prune_hooks") if big else CONFIGS
+            log(f"train overhead: {name} on {device} (batch {s.batch}, {r} rounds x {repeat} steps{', compiled' if comp else ''})")
+            row = measure_model(name, s, r, repeat, configs, breakdown=not quick, big=big)
+            log(f"  hyperflux/dense = {row['ratio']:.3f}, prune hooks/dense = {row['prune_hooks_ratio']:.3f}")
+            rows.append(row)
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="lenet300,lenet5,resnet50")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--amp", default="off", choices=["off", "bf16"])
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", choices=["off", "on", "both"], default="off")
+    a = p.parse_args(argv)
+    set_threads(a.threads)
+    modes = {"off": (False,), "on": (True,), "both": (False, True)}[a.compile]
+    print(json.dumps(run(a.models.split(","), a.device, a.quick, a.amp, a.channels_last, modes), indent=1))
+
+
+if __name__ == "__main__":
+    main()

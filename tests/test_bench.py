@@ -1,0 +1,59 @@
+"""`make bench` smoke test: the quick mode of benchmarks/bench.py writes complete results.json and RESULTS.md.
+
+Only the structure is checked, never a timing (timings are measured as ratios by `make bench`, not tested).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "results.json").read_text()), (out / "RESULTS.md").read_text()
+
+
+def test_results_have_every_section(quick_results):
+    results, _ = quick_results
+    assert {"machine", "train_overhead", "memory", "sparse_inference", "reach", "data_pipeline", "gpu", "goals"} <= set(results)
+    assert {"cpu", "cores", "memory_gib", "torch", "command", "date_utc", "git_commit"} <= set(results["machine"])
+    assert results["quick"] is True and results["gpu"]["measured"] is False
+
+
+def test_train_overhead_rows(quick_results):
+    rows = quick_results[0]["train_overhead"]
+    assert {r["model"] for r in rows} >= {"lenet300", "lenet5"}
+    for r in rows:
+        assert {"model", "device", "ratio", "prune_hooks_ratio", "dense_ms", "hyperflux_ms", "prune_hooks_ms"} <= set(r)
+        assert r["device"] == "cpu" and r["ratio"] > 0 and r["prune_hooks_ratio"] > 0
+
+
+def test_memory_inference_reach_data(quick_results):
+    results, _ = quick_results
+    assert all({"model", "ratio", "dense_peak_mib", "hyperflux_peak_mib"} <= set(r) for r in results["memory"])
+    inf = results["sparse_inference"]
+    assert {r["batch"] for r in inf if r["model"] == "lenet300"} == {1, 64}
+    for r in inf:
+        assert r["speedup"] > 0 and r["max_abs_diff"] <= 1e-4 * max(1.0, r["max_abs_output"])
+        assert 0.5 < r["flops_remaining_pct"] < 2.0          # 99 % sparse: about 1 % of the FLOPs left
+    reach = results["reach"]["rows"]
+    assert {r["method"] for r in reach} >= {"hyperflux", "imp", "gmp"}
+    assert all(r["reached"] is not None for r in reach)        # every run ends at its target sparsity
+    data = results["data_pipeline"]
+    assert data["hyperflux_device_loader_images_per_s"]["median"] > 0 and data["torchvision_workers0_images_per_s"]["median"] > 0
+
+
+def test_results_md_explains_every_section(quick_results):
+    _, md = quick_results
+    for heading in ("## Machine and run", "## Training overhead (CPU)", "## Peak memory (CPU)", "## Sparse inference (CPU)",
+                    "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU", "Quick mode"):
+        assert heading in md, heading
