@@ -1,0 +1,142 @@
+"""End to end: `hyperflux paper` (what `make paper` runs) on the sweep file paper.yaml.
+
+- every run of every profile builds a valid TrainConfig (no data is touched);
+- the smoke profile runs end to end into temporary folders and builds every figure family and table; a second
+  invocation runs nothing and redraws nothing;
+- killing the sweep midway (SIGKILL to its process group) and running it again finishes it without redoing the
+  runs that had finished;
+- a failing run is reported with its executed notebook, the others finish, and the exit status is non-zero.
+The repository's runs/ and figures/ are never touched (--runs-dir and --figures-dir point into tmp_path).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+from hyperflux.runs import load_profile, read_sweep
+from hyperflux.train import TrainConfig, available_methods
+
+SWEEP = ROOT / "paper.yaml"
+FAMILIES = ["accuracy_vs_sparsity", "two_stages", "scheduler_tracking", "layerwise_density", "implicit_regrowth",
+            "convergence", "pressure_law", "pruning_law", "authors_pruning_laws", "bottleneck"]
+TABLES = ["accuracy", "accuracy_by_sparsity", "law_fits"]
+
+
+def _paper(venv_bin, tmp_path, *args, **kw):
+    "Run `hyperflux paper` with run folders and figures under tmp_path."
+    cmd = [str(venv_bin / "hyperflux"), "paper", "--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figures"),
+           "--no-progress", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT, **kw)
+
+
+def _finished(runs_dir: Path) -> dict[str, float]:
+    "Run folder name -> mtime of its final.json."
+    return {p.parent.name: p.stat().st_mtime_ns for p in runs_dir.glob("*/final.json")}
+
+
+def test_every_profile_expands_to_valid_configs():
+    profiles = read_sweep(SWEEP)["profiles"]
+    assert {"smoke", "cpu", "fmnist", "full"} <= set(profiles)
+    for profile in profiles:
+        specs = load_profile(profile, SWEEP)
+        assert specs, profile
+        for spec in specs: TrainConfig.from_dict(spec.config).validate()
+        assert len({s.folder_name for s in specs}) == len(specs), profile
+
+
+def test_cpu_profile_covers_the_study():
+    specs = load_profile("cpu", SWEEP)
+    acc = [s for s in specs if "accuracy" in s.studies]
+    methods = {s.config["method"] for s in acc}
+    assert methods == set(available_methods()), methods   # every method (dense as the reference)
+    for m in methods - {"dense"}:
+        cells = {(s.config["sparsity_pct"], s.config["seed"]) for s in acc if s.config["method"] == m}
+        assert cells == {(sp, seed) for sp in (90.0, 95.0, 98.0, 99.0, 99.5) for seed in (0, 1, 2)}, m
+    pressures = {s.config["pressure"] for s in specs if "convergence" in s.studies}
+    assert {0.25, 0.5, 1.0, 2.0, 4.0} <= pressures
+    law = {s.config["method"] for s in specs if "law" in s.studies and s.config["law"]}
+    assert {"imp", "magnitude", "taylor", "hyperflux"} <= law
+    bottleneck = [s for s in specs if "bottleneck" in s.studies]
+    assert bottleneck and all(s.config["pressure_layers"] == ["^fc3$"] and s.log_layers for s in bottleneck)
+
+
+def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
+    res = _paper(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    n = len(load_profile("smoke", SWEEP))
+    assert f"{n} runs: {n} done, 0 skipped" in res.stdout, res.stdout
+    figures = tmp_path / "figures"
+    manifest = json.loads((figures / "manifest.json").read_text())
+    made = {e["name"] for e in manifest["figures"] if e["status"] == "made"}
+    for family in FAMILIES:
+        assert any(name == family or name.startswith(family + "-") for name in made), (family, made)
+    for e in manifest["figures"]:
+        assert e["status"] == "made", e
+        assert {Path(f).suffix for f in e["files"]} == {".png", ".pdf"} and all((figures / f).stat().st_size > 1000 for f in e["files"])
+    for t in TABLES:
+        for suffix in (".md", ".tex", ".csv"): assert (figures / "tables" / f"{t}{suffix}").exists(), t
+    assert manifest["profile"] == "smoke" and manifest["counts"] == {"done": n, "skipped": 0, "failed": 0, "missing": 0}
+    assert (figures / "README.md").exists()
+    before = _finished(tmp_path / "runs")
+    files = {p: p.stat().st_mtime_ns for p in figures.rglob("*") if p.is_file()}
+    assert len(before) == n
+
+    start = time.time()
+    again = _paper(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{n} runs: 0 done, {n} skipped" in again.stdout and "up to date" in again.stdout, again.stdout
+    assert _finished(tmp_path / "runs") == before
+    assert {p: p.stat().st_mtime_ns for p in figures.rglob("*") if p.is_file()} == files   # nothing redrawn
+    assert time.time() - start < 60
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_without_redoing_finished_runs(venv_bin, tmp_path):
+    n = len(load_profile("smoke", SWEEP))
+    cmd = [str(venv_bin / "hyperflux"), "paper", "--profile", "smoke", "--jobs", "1", "--no-progress",
+           "--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figures")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while len(_finished(tmp_path / "runs")) < 3 and time.time() < deadline and proc.poll() is None: time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(3)   # orphaned kernels notice their parent is gone and exit
+    done_before = _finished(tmp_path / "runs")
+    assert 3 <= len(done_before) < n, done_before
+    res = _paper(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    after = _finished(tmp_path / "runs")
+    assert len(after) == n
+    assert {k: after[k] for k in done_before} == done_before   # finished runs were not run again
+    assert f"{n - len(done_before)} done, {len(done_before)} skipped" in res.stdout, res.stdout
+
+
+def test_failing_run_is_reported_and_others_finish(venv_bin, tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "defaults: {arch: lenet300, dataset: digits, method: magnitude, sparsity_pct: 90, epochs_prune: 2, epochs_regrow: 0}\n"
+        "profiles:\n"
+        "  t:\n"
+        "    runs:\n"
+        "      - {study: accuracy, seed: 0}\n"
+        "      - {study: accuracy, seed: 1, init: /nonexistent/dense.pt}\n"
+        "      - {study: accuracy, seed: 2}\n")
+    res = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep, "--jobs", "2", "--no-report")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "3 runs: 2 done, 0 skipped (finished before), 1 failed" in res.stdout, res.stdout
+    failed = [line for line in res.stdout.splitlines() if line.startswith("  ") and "train_run.ipynb" in line]
+    assert len(failed) == 1 and "--init /nonexistent/dense.pt: no such file" in failed[0], res.stdout
+    notebook = Path(failed[0].split(": ", 1)[0].strip())
+    assert notebook.exists() and "no such file" in notebook.read_text()
+    assert len(_finished(tmp_path / "runs")) == 2
+    # a broken sweep entry stops everything before any run, naming the entry
+    sweep.write_text(sweep.read_text().replace("seed: 2}", "seed: 2, sparsity: 95}"))
+    bad = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "profile 't', run entry 3: unknown key 'sparsity'; did you mean 'sparsity_pct'?" in bad.stderr
