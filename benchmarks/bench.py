@@ -39,8 +39,7 @@ def run_cpu_sections(sections, quick: bool, threads: int) -> dict:
                                    configs=("dense", "hyperflux") if quick else ("dense", "hyperflux", "prune_hooks"))
     if "sparse_inference" in sections:
         import inference
-        rows = inference.run(["lenet300"] if quick else ["lenet300", "resnet50"], quick, batches=(1, 64) if quick else (1, 64, 256))
-        out["sparse_inference"] = [r for r in rows if not (r["model"] == "resnet50" and r["batch"] == 256)]
+        out["sparse_inference"] = inference.run({"lenet300": (1, 64)} if quick else {"lenet300": (1, 64, 256), "resnet50": (1, 64)}, quick)
     if "reach" in sections:
         import reach
         out["reach"] = reach.run(quick)

@@ -8,7 +8,7 @@ the end (after fine-tuning / regrowth).
 
 - digits (lenet300, 8x8 scikit-learn digits): the recipe's epoch budget (hyperflux: 60 pruning + 20 regrowth epochs).
 - fashion_mnist (lenet300, 28x28, when /usr/share/datasets/fashion-mnist or ./data holds it): reduced to fit here:
-  one run per method to 99 % with 10 + 2 epochs of 100 batches (12,800 images) each; the 90/95/98 % figures are the
+  one run per method to 99 % with 12 + 4 epochs of 100 batches (12,800 images) each; the 90/95/98 % figures are the
   crossings within that run.
 
 Run alone: python benchmarks/reach.py [--quick] [--runs DIR]
@@ -83,14 +83,14 @@ def run(quick: bool = False, runs: str | None = None, methods=METHODS, fashion: 
                 rows.append(r)
         if quick: notes.append("quick mode: digits runs of 4 + 1 epochs, targets 90 and 99 % only; no Fashion-MNIST")
         elif fashion and fashion_available():
-            kw = dict(epochs_prune=10, epochs_regrow=2, max_batches=100, batch_size=128)
+            kw = dict(epochs_prune=12, epochs_regrow=4, max_batches=100, batch_size=128)
             log(f"reach: lenet300/fashion_mnist (reduced: {kw})")
             for m in methods:
                 r = one_run(m, "fashion_mnist", 99.0, folder, **kw)
                 for target in TARGETS_PCT:
                     rows.append({**r, "target_sparsity_pct": target, "run_target_sparsity_pct": 99.0,
                                  "reached": crossing(Path(r["out"]) / "metrics.csv", target)})
-            notes.append("fashion_mnist reduced to fit this machine: one run per method to 99 % with 10 pruning + 2 "
+            notes.append("fashion_mnist reduced to fit this machine: one run per method to 99 % with 12 pruning + 4 "
                          "fine-tuning/regrowth epochs of 100 batches of 128 images; 90/95/98 % are crossings within it")
         elif fashion: notes.append("fashion_mnist not found (no /usr/share/datasets/fashion-mnist, no ./data): skipped")
         for r in rows: r.pop("out", None)
