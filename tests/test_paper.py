@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT
 
 from hyperflux.runs import load_profile, read_sweep
-from hyperflux.train import TrainConfig, available_methods
+from hyperflux.train import TrainConfig
 
 SWEEP = ROOT / "paper.yaml"
 FAMILIES = ["accuracy_vs_sparsity", "two_stages", "scheduler_tracking", "layerwise_density", "implicit_regrowth",
