@@ -96,7 +96,9 @@ class exec_show_docs_imports_only(exec_show_docs):
                 and cell.directives_.get("eval", "").lower() != "false" \
                 and (imports := imports_of_mixed_cell(cell.source)) is not None:
             if imports: self.k.run_cell(imports)
-            if e := self.k.exc: raise Exception(f"Error in the imports of cell {cell.idx_}:\n{imports}\n{type(e).__name__}: {e}") from e
+            if e := self.k.exc:
+                msg = f"Error in the imports of cell {cell.idx_}:\n{imports}\n{type(e).__name__}: {e}"
+                raise Exception(msg) from e
             return
         return super().__call__(cell)
 
@@ -186,7 +188,8 @@ def process_notebooks(root: str | Path,      # the project root (where pyproject
         results = [package._process_one(j[1:]) for j in light]
         if heavy:
             n = max(1, min(n_workers or os.cpu_count() or 1, len(heavy)))
-            results += list(parallel(package._process_one, [j[1:] for j in heavy], n_workers=n, method="spawn", progress=False))
+            jobs = [j[1:] for j in heavy]
+            results += list(parallel(package._process_one, jobs, n_workers=n, method="spawn", progress=False))
     for (rel, _, _), err in zip(light + heavy, results):
         if err is None: done[rel] = digests[rel]
     if jobs: atomic_write_json(manifest_path, {"key": key, "notebooks": done})
@@ -194,7 +197,7 @@ def process_notebooks(root: str | Path,      # the project root (where pyproject
 
 # %% ../../nbs/91_docs.ipynb #a23cbfa0
 def slugify(value: str, separator: str = "-") -> str:
-    "A heading's id as Pandoc makes it: lower case, only letters, digits, `_-.`, spaces to dashes, from the first letter."
+    "A heading's id as Pandoc makes it: lower case; letters, digits, `_-.`; spaces to dashes; from the first letter."
     s = re.sub(r"[^\w\s.-]", "", html.unescape(value), flags=re.UNICODE).strip().lower()
     s = re.sub(r"^[^a-z]+", "", re.sub(r"\s+", separator, s))
     return s or "section"
@@ -314,7 +317,8 @@ def _image_html(ctx: PageContext, cell_idx: int, data, mime: str, meta: dict, ca
     url = ctx.add_file(f"{ctx.files_dir}/figure-html/cell-{cell_idx}-output-{ctx.figures}.{ext}", content)
     size = "".join(f' {k}="{int(v)}"' for k, v in (meta or {}).items() if k in ("width", "height"))
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure class="output-figure"><img src="{url}" alt="{html.escape(caption or "figure")}"{size}>{cap}</figure>'
+    alt = html.escape(caption or "figure")
+    return f'<figure class="output-figure"><img src="{url}" alt="{alt}"{size}>{cap}</figure>'
 
 def output_blocks(cell, cell_idx: int, ctx: PageContext, asis: bool = False, caption: str | None = None) -> list:
     "The outputs of a code cell as ('md', markdown) or ('html', html) blocks."
@@ -325,7 +329,9 @@ def output_blocks(cell, cell_idx: int, ctx: PageContext, asis: bool = False, cap
             text = clean_stream(o.get("text", ""))
             if not text.strip(): continue
             if asis: blocks.append(("md", text))
-            else: blocks.append(("html", f'<pre class="output {o.get("name", "stdout")}">{html.escape(text.rstrip())}</pre>'))
+            else:
+                stream = o.get("name", "stdout")
+                blocks.append(("html", f'<pre class="output {stream}">{html.escape(text.rstrip())}</pre>'))
         elif kind == "error":
             tb = clean_stream("\n".join(o.get("traceback", [])) or f"{o.get('ename')}: {o.get('evalue')}")
             blocks.append(("html", f'<pre class="output error">{html.escape(tb)}</pre>'))
@@ -335,8 +341,10 @@ def output_blocks(cell, cell_idx: int, ctx: PageContext, asis: bool = False, cap
             if mime is None: continue
             if mime == "text/markdown": blocks.append(("md", _text(data[mime])))
             elif mime in _IMAGE_TYPES:
-                blocks.append(("html", _image_html(ctx, cell_idx, data[mime], mime, o.get("metadata", {}).get(mime), caption)))
-            elif mime == "text/html": blocks.append(("html", f'<div class="output output-html">{_text(data[mime])}</div>'))
+                meta = o.get("metadata", {}).get(mime)
+                blocks.append(("html", _image_html(ctx, cell_idx, data[mime], mime, meta, caption)))
+            elif mime == "text/html":
+                blocks.append(("html", f'<div class="output output-html">{_text(data[mime])}</div>'))
             elif mime == "text/latex": blocks.append(("md", _text(data[mime])))
             elif asis: blocks.append(("md", _text(data[mime])))
             else: blocks.append(("html", f'<pre class="output">{html.escape(_text(data[mime]))}</pre>'))
@@ -359,7 +367,8 @@ def code_cell_blocks(cell, cell_idx: int, ctx: PageContext) -> list:
             code = f'<div class="cell-label">parameters (papermill)</div>{code}'
         if fold := opts.get("code-fold"):
             summary = html.escape(str(opts.get("code-summary", "Code")))
-            code = f'<details class="code-fold"{" open" if fold == "show" else ""}><summary>{summary}</summary>{code}</details>'
+            opened = " open" if fold == "show" else ""
+            code = f'<details class="code-fold"{opened}><summary>{summary}</summary>{code}</details>'
         blocks.append(("html", f'<div class="cell-code">{code}</div>'))
     if opts.get("output", True) is False: return blocks
     outs = output_blocks(cell, cell_idx, ctx, asis=opts.get("output") == "asis", caption=opts.get("fig-cap"))
@@ -398,7 +407,7 @@ def front_matter(nb) -> dict:
     return (yaml.safe_load(m.group(1)) or {}) if m else {}
 
 def full_description(nb_path: str | Path) -> str:
-    "The whole `> description` under the notebook's `# title`, all its lines (nbdev's front matter keeps only the first)."
+    "The whole `> description` under the notebook's `# title`, every line (nbdev's front matter keeps the first)."
     for cell in read_nb(nb_path).cells:
         if cell.cell_type != "markdown": continue
         m = re.search(r"^#\s+\S.*\n+((?:>.*(?:\n|$))+)", cell.source, re.MULTILINE)
@@ -438,7 +447,7 @@ class LinkResolver:
     warnings: list = field(default_factory=list)
 
     def site_path(self, url: str, page: Page) -> str | None:
-        "Site path (posix, no fragment) that `url` on `page` refers to, registering local files to copy; None if external."
+        "The site path (posix, no fragment) of `url` on `page`; registers local files to copy; None if external."
         path = url.split("#", 1)[0].split("?", 1)[0]
         if self.doc_url and url.startswith(self.doc_url): return path[len(self.doc_url):] or "index.html"
         if not path or re.match(r"^[a-zA-Z][\w+.-]*:|^//|^/", path): return None
@@ -450,8 +459,9 @@ class LinkResolver:
             return None
         target = (self.nbs_path/src_dir/path).resolve()
         if target.is_file():
-            if target.is_relative_to(self.nbs_path.resolve()): rel = target.relative_to(self.nbs_path.resolve()).as_posix()
-            elif target.is_relative_to(self.root.resolve()): rel = "assets/" + target.relative_to(self.root.resolve()).as_posix()
+            nbs, root = self.nbs_path.resolve(), self.root.resolve()
+            if target.is_relative_to(nbs): rel = target.relative_to(nbs).as_posix()
+            elif target.is_relative_to(root): rel = "assets/" + target.relative_to(root).as_posix()
             else: return None
             self.files.setdefault(rel, target)
             return rel
@@ -469,7 +479,8 @@ class LinkResolver:
 
     def rewrite(self, body: str, page: Page) -> str:
         "The page's HTML with every URL rewritten."
-        return sub_in_tags(_re_url_attr, lambda m: f' {m.group(1)}="{html.escape(self.relative(html.unescape(m.group(2)), page))}"', body)
+        def rewrite(m): return f' {m.group(1)}="{html.escape(self.relative(html.unescape(m.group(2)), page))}"'
+        return sub_in_tags(_re_url_attr, rewrite, body)
 
     def fix_fragments(self, body: str, page: Page, ids_by_out: dict) -> str:
         "Point each `#fragment` missing on its target page at its enclosing entry, or drop it (with a warning)."
@@ -592,7 +603,8 @@ a:hover { text-decoration: underline; }
                text-transform: uppercase; color: var(--muted); }
 .toc { padding-left: 1rem; font-size: .85rem; overflow-x: hidden; }
 .toc-title { font-weight: 700; margin-bottom: .4rem; }
-.toc li a { overflow-wrap: anywhere; display: block; padding: .1rem 0 .1rem .6rem; border-left: 2px solid var(--border); color: var(--muted); }
+.toc li a { overflow-wrap: anywhere; display: block; padding: .1rem 0 .1rem .6rem;
+           border-left: 2px solid var(--border); color: var(--muted); }
 .toc li li a { padding-left: 1.3rem; }
 .toc li a:hover { color: var(--accent); border-left-color: var(--accent); text-decoration: none; }
 .content { min-width: 0; padding: 1.5rem 2.5rem 3rem; max-width: 60rem; }
@@ -602,7 +614,8 @@ h1.title { font-size: 2.1rem; margin: .3rem 0 .4rem; line-height: 1.2; }
 h2 { font-size: 1.5rem; margin: 2.2rem 0 .8rem; padding-bottom: .25rem; border-bottom: 1px solid var(--border); }
 h3 { font-size: 1.2rem; margin: 1.6rem 0 .6rem; }
 h4 { font-size: 1.05rem; }
-code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: .86em; }
+code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
+                font-size: .86em; }
 :not(pre) > code { background: var(--code-bg); padding: .1em .35em; border-radius: 4px; }
 pre { margin: 0; padding: .8rem 1rem; overflow-x: auto; line-height: 1.45; }
 .highlight { background: var(--code-bg); border: 1px solid var(--border); border-radius: 6px; margin: 1rem 0; }
@@ -614,12 +627,14 @@ pre.output { margin: 0 0 1rem; border: 1px solid var(--border); border-top: none
 pre.output.stderr { background: #fff8e6; }
 pre.output.error { background: #fdecec; color: #8a1f1f; }
 .output-html { margin: .5rem 0 1rem; overflow-x: auto; }
-.cell-label { font-size: .75rem; color: var(--muted); margin: 1rem 0 -.8rem; text-transform: uppercase; letter-spacing: .05em; }
+.cell-label { font-size: .75rem; color: var(--muted); margin: 1rem 0 -.8rem; text-transform: uppercase;
+              letter-spacing: .05em; }
 details.code-fold { margin: 1rem 0; }
 details.code-fold summary { cursor: pointer; color: var(--muted); font-size: .9rem; }
 .api { border: 1px solid var(--border); border-radius: 8px; padding: .3rem 1.2rem .6rem; margin: 1.4rem 0;
        box-shadow: 0 1px 2px rgba(0,0,0,.04); background: #fcfdfe; }
-.api > h3, .api > h4 { margin-top: .7rem; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
+.api > h3, .api > h4 { margin-top: .7rem;
+                       font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
                        font-size: 1.1rem; color: var(--accent); }
 .api > p:first-child { margin: .5rem 0 0; }
 .api .highlight { margin: .6rem 0; }
@@ -647,10 +662,14 @@ math[display="block"] { display: block math; }
 .pager a { padding: .5rem .9rem; border: 1px solid var(--border); border-radius: 6px; }
 .pager a:hover { background: var(--accent-soft); text-decoration: none; }
 .footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
-@media (max-width: 1150px) { .layout { grid-template-columns: var(--sidebar-w) minmax(0, 1fr); } .toc { display: none; } }
+@media (max-width: 1150px) {
+  .layout { grid-template-columns: var(--sidebar-w) minmax(0, 1fr); }
+  .toc { display: none; }
+}
 @media (max-width: 760px) {
   .layout { display: block; }
-  .sidebar { position: static; max-height: none; height: auto; border-right: none; border-bottom: 1px solid var(--border); padding: 1rem; }
+  .sidebar { position: static; max-height: none; height: auto; border-right: none;
+             border-bottom: 1px solid var(--border); padding: 1rem; }
   .sidebar ul { display: flex; flex-wrap: wrap; gap: .2rem; }
   .content { padding: 1rem; }
 }
@@ -696,7 +715,8 @@ def write_page(page: Page, pages: list[Page], site: SiteInfo) -> str:
     return _PAGE.substitute(
         head_title=html.escape(page.title if page.src == "index.ipynb" else f"{page.title} – {site.title}"),
         description_attr=html.escape(page.description), root=root, site_title=html.escape(site.title),
-        version=html.escape(site.version), toplinks=f'<a href="{site.repo_url}">Repository</a>' if site.repo_url else "",
+        version=html.escape(site.version),
+        toplinks=f'<a href="{site.repo_url}">Repository</a>' if site.repo_url else "",
         sidebar=sidebar_html(pages, page), title=html.escape(page.title), description=desc, body=page.body,
         pager=pager_html(pages, page), footer=footer, toc=toc_html(page))
 
