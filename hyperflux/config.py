@@ -23,9 +23,10 @@ def setting(default: Any,           # the field's default value
             help: str,              # one sentence for --help
             flag: str | None = None, # command-line name (default: the field name with dashes)
             results: bool = True,   # does the value change the numbers of a run?
+            metavar: str | None = None, # the value's name in --help (default: from the type)
            ):
     "A TrainConfig field with its help sentence, its command-line flag and whether it changes results."
-    return field(default=default, metadata=dict(help=help, flag=flag, results=results))
+    return field(default=default, metadata=dict(help=help, flag=flag, results=results, metavar=metavar))
 
 # %% ../nbs/05_config.ipynb #929c3b22
 @dataclass
@@ -41,9 +42,9 @@ class TrainConfig:
     batch_size: int = setting(128, "training batch size (per process under DDP)")
     device: str = setting("auto", "device to train on: auto, cpu, cuda, cuda:N or mps", results=False)
     data_root: str | None = setting(None, "folder holding the data sets (default: $HYPERFLUX_DATA, else ./data); "
-                                    "it must exist when given", flag="data", results=False)
+                                    "it must exist when given", flag="data", results=False, metavar="DIR")
     init: str | None = setting(None, "dense checkpoint to start from (a state dict of the plain model, e.g. a dense "
-                               "run's model.pt)")
+                               "run's model.pt)", metavar="FILE")
     data_options: dict | None = setting(None, "extra options of the data set as JSON, e.g. synthetic "
                                         '{"shape": [1, 28, 28], "train_size": 60000}')
     model_options: dict | None = setting(None, "extra options of the model as JSON, e.g. "
@@ -198,7 +199,7 @@ def _validate(self, source: str | None = None, # where the settings came from, f
     "Raise a HyperfluxError for settings that cannot work; return the config."
     from hyperflux.data import available_datasets
     from hyperflux.models import available_archs
-    from hyperflux.train import available_methods  # moves to hyperflux.methods
+    from hyperflux.methods import available_methods
     for name, ok, rule in _RANGES:
         if not ok(getattr(self, name)): raise HyperfluxError(f"{_label(name, source, flags)} {rule}, got {getattr(self, name)}")
     choices = dict(_CHOICES, arch=available_archs(), dataset=available_datasets(), method=available_methods())
