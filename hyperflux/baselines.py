@@ -69,7 +69,8 @@ class FixedMaskMethod(Method):
 
     def finish(self, ctx: MethodContext):
         if (kept := self.kept(ctx)) != self.target_keep:
-            raise HyperfluxError(f"{self.name} ended with {kept} weights instead of {self.target_keep}; this is a bug, please report it")
+            raise HyperfluxError(f"{self.name} ended with {kept} weights instead of {self.target_keep}; this is a bug, "
+                                 f"please report it")
 
     def law_rows(self) -> list[dict]: return self.law
     def state_dict(self) -> dict: return dict(law=list(self.law))

@@ -97,15 +97,16 @@ class Run:
         self.method: Method = method_info(cfg.method).cls(cfg)
         self.mask_params = mask_parameters(self.model)
         self.opt_w = self._weight_optimizer()
-        self.opt_m = torch.optim.Adam(self.mask_params, lr=cfg.mask_lr, fused=True) if self.method.learns_masks else None
+        learns = self.method.learns_masks
+        self.opt_m = torch.optim.Adam(self.mask_params, lr=cfg.mask_lr, fused=True) if learns else None
         if not self.method.learns_masks:
             for p in self.mask_params: p.requires_grad_(False)
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.net = self._wrap(self.model)
         self.flips = FlipCounter(self.model)
-        self.ctx = MethodContext(model=self.model, mask_params=self.mask_params, weight_params=weight_parameters(self.model),
-                                 device=self.device, rank=self.rank, world=self.world,
+        self.ctx = MethodContext(model=self.model, mask_params=self.mask_params,
+                                 weight_params=weight_parameters(self.model), device=self.device, rank=self.rank, world=self.world,
                                  input_shape=tuple(self.data.input_shape), density_pct=self.global_density_pct,
                                  batches=self.scoring_batches, reset_weight_optimizer=self.reset_weight_optimizer)
         self.rows: list[dict] = []
@@ -252,7 +253,8 @@ class Run:
             raise HyperfluxError(f"checkpoint {path} was written by {_written_by(version)}, this is engine version "
                                  f"{ENGINE_VERSION}; delete {path} to start the run again, or use another --out")
         if state.get("run_key") != run_key(self.cfg):
-            raise HyperfluxError(f"checkpoint {path} belongs to a different configuration; use another --out or delete it")
+            raise HyperfluxError(f"checkpoint {path} belongs to a different configuration; use another --out or "
+                                 f"delete it")
         try:
             self.model.load_state_dict(state["model"])
             self.opt_w.load_state_dict(state["opt_w"])

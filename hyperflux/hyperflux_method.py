@@ -99,7 +99,8 @@ class Hyperflux(Method):
         if self.cfg.law and self.flux_sum is not None and self.stage(epoch) == "prune":
             out["flux_min"] = self._mean_flux_min(ctx)
             self.law.append(dict(epoch=epoch, saliency_min=self.pressure.per_weight(P), density_pct=ctx.density_pct(),
-                                 test_acc_pct=ctx.test_acc_pct, gamma=out["gamma"], pressure=P, flux_min=out["flux_min"]))
+                                 test_acc_pct=ctx.test_acc_pct, gamma=out["gamma"], pressure=P,
+                                 flux_min=out["flux_min"]))
         self._reset_flux()
         return out
 
