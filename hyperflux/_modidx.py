@@ -714,4 +714,11 @@ d = { 'settings': { 'branch': 'main',
                                   'hyperflux.sparse.linear_flops': ('sparse.html#linear_flops', 'hyperflux/sparse.py'),
                                   'hyperflux.sparse.magnitude_masks': ('sparse.html#magnitude_masks', 'hyperflux/sparse.py'),
                                   'hyperflux.sparse.sparsify': ('sparse.html#sparsify', 'hyperflux/sparse.py'),
-                                  'hyperflux.sparse.time_candidates': ('sparse.html#time_candidates', 'hyperflux/sparse.py')}}}
+                                  'hyperflux.sparse.time_candidates': ('sparse.html#time_candidates', 'hyperflux/sparse.py')},
+            'hyperflux.train': { 'hyperflux.train._MethodClasses': ('train_compat.html#_methodclasses', 'hyperflux/train.py'),
+                                 'hyperflux.train._MethodClasses.__getitem__': ( 'train_compat.html#_methodclasses.__getitem__',
+                                                                                 'hyperflux/train.py'),
+                                 'hyperflux.train._MethodClasses.__iter__': ( 'train_compat.html#_methodclasses.__iter__',
+                                                                              'hyperflux/train.py'),
+                                 'hyperflux.train._MethodClasses.__len__': ( 'train_compat.html#_methodclasses.__len__',
+                                                                             'hyperflux/train.py')}}}
