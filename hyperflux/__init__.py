@@ -3,6 +3,7 @@
 Modules:
 
 - `hyperflux.baselines`: The methods Hyperflux is compared with, as training methods of the shared engine: iterative pruning during training (magnitude, Taylor), IMP with weight rewinding, gradual magnitude pruning, and pruning at initialisation (SNIP, GraSP, SynFlow, random) followed by training.
+- `hyperflux.config`: The settings of one training run as one typed schema: `TrainConfig` with per-field metadata (flag, help, whether it changes results), the one coercion every entry point uses, the recipes as data, and the run key.
 - `hyperflux.data`: Data sets (digits, MNIST, Fashion-MNIST, CIFAR-10/100, ImageNet folders, synthetic) and their loaders: device-resident tensors with on-device batch augmentation, and a seeded per-epoch order that a resumed run replays.
 - `hyperflux.law`: The Neural Pruning Law: read minimum-saliency/density measurements, fit the power law S = c·γ^(−α) with intervals, the quadratic log-log law of v2, detect the three regions, and draw the figures.
 - `hyperflux.masks`: One learned mask logit per prunable weight, on any model: hard mask forward, scaled straight-through backward, density accounting, and baking masks into a plain model and back.
