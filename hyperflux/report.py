@@ -17,18 +17,19 @@ import numpy as np
 import pandas as pd
 
 from .core import HyperfluxError, atomic_write
+from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
                            fit_quadratic_law, law_panels_figure, read_law_csv, reported_values_file, save_figure)
+from .models import arch_label
 
 # %% auto #0
-__all__ = ['METHOD_STYLE', 'ARCH_LABELS', 'DATASET_LABELS', 'FIGURES', 'TABLES', 'LAW_FAMILIES', 'read_json', 'read_run',
-           'load_runs', 'runs_in', 'load_metrics', 'method_label', 'model_label', 'method_order', 'color_of',
-           'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table',
-           'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking', 'layerwise_density',
-           'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback', 'pressure_law',
-           'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck', 'markdown_table', 'latex_escape',
-           'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table', 'accuracy_by_sparsity',
-           'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
+__all__ = ['METHOD_STYLE', 'FIGURES', 'TABLES', 'LAW_FAMILIES', 'read_json', 'read_run', 'load_runs', 'runs_in', 'load_metrics',
+           'method_label', 'model_label', 'method_order', 'color_of', 'sparsity_axis', 'figure_style', 'shade_regrowth',
+           'NoRuns', 'Figure', 'Table', 'figure', 'table', 'per_model', 'accuracy_vs_sparsity', 'two_stages',
+           'scheduler_tracking', 'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure',
+           'fit_with_fallback', 'pressure_law', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
+           'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
+           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def read_json(path: str | Path) -> dict | None:
@@ -71,18 +72,13 @@ METHOD_STYLE = {  # method -> (label, tab10 colour index; None: black); the orde
     "hyperflux": ("Hyperflux", 3), "imp": ("IMP (rewinding)", 0), "gmp": ("GMP", 9), "magnitude": ("Magnitude", 1),
     "taylor": ("Taylor", 2), "snip": ("SNIP", 4), "grasp": ("GraSP", 5), "synflow": ("SynFlow", 6),
     "random": ("Random", 7), "dense": ("Dense", None)}
-ARCH_LABELS = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5", "resnet50": "ResNet-50", "vgg19": "VGG-19",
-               "deit_tiny": "DeiT-T", "deit_small": "DeiT-S"}
-DATASET_LABELS = {"digits": "digits (8×8)", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
-                  "cifar100": "CIFAR-100", "imagenet": "ImageNet", "synthetic": "synthetic"}
-
 def method_label(m: str) -> str:
     "The name a figure or table gives method `m`."
     return METHOD_STYLE.get(m, (m, None))[0]
 
 def model_label(arch: str, dataset: str) -> str:
-    "'LeNet-300-100 / digits (8×8)': the readable names of a model and its data."
-    return f"{ARCH_LABELS.get(arch, arch)} / {DATASET_LABELS.get(dataset, dataset)}"
+    "'LeNet-300-100 / digits (8×8)': the labels its ArchSpec and DatasetSpec records give."
+    return f"{arch_label(arch)} / {dataset_label(dataset)}"
 
 def method_order(methods: Iterable[str]) -> list[str]:
     "Methods in the order of METHOD_STYLE, then any others alphabetically."
