@@ -114,7 +114,8 @@ def figure_style():
 def shade_regrowth(ax, epochs_prune: int, epochs: int, label: bool = True):
     "Shade the regrowth stage (epochs after `epochs_prune`) of an epoch axis."
     if epochs > epochs_prune:
-        ax.axvspan(epochs_prune + 0.5, epochs + 0.5, color="0.88", zorder=0, lw=0, label="regrowth stage" if label else None)
+        ax.axvspan(epochs_prune + 0.5, epochs + 0.5, color="0.88", zorder=0, lw=0,
+                   label="regrowth stage" if label else None)
 
 # %% ../nbs/10_report.ipynb #9f483731
 class NoRuns(HyperfluxError):
@@ -211,9 +212,9 @@ def accuracy_vs_sparsity(runs: pd.DataFrame) -> list[Figure]:
             _accuracy_panel(ax, g, dense, model_label(arch, ds))
         fig.tight_layout()
     return [Figure("accuracy_vs_sparsity", fig,
-                   "Final test accuracy against the target sparsity for every method; points are the mean over seeds "
-                   "and bars one standard deviation. The dashed line (and band) is dense training with the same recipe. "
-                   "The x axis is spaced by log density so that 90 … 99.5 % are readable.")]
+                   "Final test accuracy against the target sparsity for every method; points are the mean over "
+                   "seeds and bars one standard deviation. The dashed line (and band) is dense training with the same "
+                   "recipe. The x axis is spaced by log density so that 90 … 99.5 % are readable.")]
 
 # %% ../nbs/10_report.ipynb #5815f4e4
 def _stage_bounds(g: pd.DataFrame) -> tuple[int, int]:
@@ -312,8 +313,9 @@ def _layer_bars(ax, data: pd.DataFrame, hue: str, names: dict, order: list, titl
     data = data.assign(layer_name=data.layer.map(names))
     hue_order = method_order(data.method) if hue == "method" else sorted(data[hue].unique())
     palette = {m: color_of(m) for m in hue_order} if hue == "method" else "viridis"
-    sns.barplot(data=data, x="layer_name", y="density_pct", hue=hue, hue_order=hue_order, order=[names[l] for l in order],
-                palette=palette, errorbar="sd" if data.seed.nunique() > 1 else None, ax=ax, err_kws={"linewidth": 1})
+    sns.barplot(data=data, x="layer_name", y="density_pct", hue=hue, hue_order=hue_order,
+                order=[names[l] for l in order], palette=palette, errorbar="sd" if data.seed.nunique() > 1 else None,
+                ax=ax, err_kws={"linewidth": 1})
     ax.set_yscale("log")
     ax.set_ylabel("layer density (% kept, log)")
     ax.set_xlabel("layer (prunable weights)")
@@ -328,7 +330,8 @@ def _draw_layerwise(g: pd.DataFrame, model: str, notes: list):
     order = list(dict.fromkeys(lay.layer))
     names = {r.layer: f"{r.layer}\n{r.prunable:,} w" for r in lay.drop_duplicates("layer").itertuples()}
     hf, top = lay[lay.method == "hyperflux"], _top_common_target(g)
-    panels = [(hf, "target_sparsity_pct", "Hyperflux at each target sparsity", "target sparsity (%)")] if len(hf) else []
+    panels = []
+    if len(hf): panels.append((hf, "target_sparsity_pct", "Hyperflux at each target sparsity", "target sparsity (%)"))
     panels.append((lay[lay.target_sparsity_pct == top], "method", f"every method at {top:g} % sparsity", "method"))
     width = max(6, 0.9 * len(order) * 3) * len(panels) / 1.6
     fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.4), squeeze=False)
@@ -341,9 +344,10 @@ def layerwise_density(runs: pd.DataFrame) -> list[Figure]:
     "Final density of each layer: Hyperflux at every target, and every method at the highest common target."
     acc = _need(runs_in(runs, "accuracy"), "accuracy runs")
     acc = _need(acc[(acc.method != "dense") & acc.pressure.isna() & acc.step_pressure.isna()], "pruning runs")
-    caption = lambda g, model: (f"{model}: the final density of each prunable layer (log scale), mean over seeds with "
-                                f"one standard deviation; left: Hyperflux at each target sparsity; right: every method "
-                                f"at {_top_common_target(g):g} % sparsity. A missing bar is a layer pruned away entirely.")
+    caption = lambda g, model: (f"{model}: the final density of each prunable layer (log scale), mean over seeds "
+                                f"with one standard deviation; left: Hyperflux at each target sparsity; right: every "
+                                f"method at {_top_common_target(g):g} % sparsity. A missing bar is a layer pruned away "
+                                f"entirely.")
     return per_model(acc, _draw_layerwise, "layerwise_density", caption)
 
 # %% ../nbs/10_report.ipynb #0a0778d1
@@ -507,8 +511,12 @@ LAW_FAMILIES = {  # our method -> (family name, the authors' files of that famil
 def pooled_law(folders: Iterable[str | Path], label: str = "") -> LawData:
     "The law.csv points of several runs (e.g. seeds) as one LawData."
     parts = [read_law_csv(Path(f) / "law.csv") for f in folders]
-    cat = lambda name: None if any(getattr(p, name) is None for p in parts) else np.concatenate([getattr(p, name) for p in parts])
-    return LawData(saliency=cat("saliency"), density_pct=cat("density_pct"), test_acc_pct=cat("test_acc_pct"), epoch=cat("epoch"),
+    def cat(name):
+        "The column `name` of every part, joined (None when a part lacks it)."
+        if any(getattr(p, name) is None for p in parts): return None
+        return np.concatenate([getattr(p, name) for p in parts])
+    return LawData(saliency=cat("saliency"), density_pct=cat("density_pct"), test_acc_pct=cat("test_acc_pct"),
+                   epoch=cat("epoch"),
                    saliency_col=parts[0].saliency_col, density_col=parts[0].density_col,
                    n_rows=sum(p.n_rows for p in parts), n_dropped=sum(p.n_dropped for p in parts), path=label)
 
@@ -530,7 +538,8 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
         family, authors = LAW_FAMILIES.get(method, (method_label(method), []))
         sources = {}
         for (arch, ds), gg in g.groupby(["arch", "dataset"]):
-            sources[f"ours · {method_label(method)} · {model_label(arch, ds)} ({_seeds(gg)})"] = pooled_law(gg.folder, f"ours {method} {arch} {ds}")
+            name = f"ours · {method_label(method)} · {model_label(arch, ds)} ({_seeds(gg)})"
+            sources[name] = pooled_law(gg.folder, f"ours {method} {arch} {ds}")
         for stem in authors: sources[f"authors · {AUTHORS_LAW_PANELS[stem]}"] = files[stem]
         with figure_style():
             fig = law_panels_figure(sources, ncols=min(4, len(sources)))
@@ -566,7 +575,8 @@ def _layer_lines(ax, m: pd.DataFrame, patterns: list, first: bool):
         if pressed and len(gone):   # log axes cannot show 0: mark where the layer vanished
             e = int(gone.iloc[0])
             p = float(m.pressure[m.epoch == e].iloc[0])
-            ax.axvline(e, color=f"C{i}", ls="-.", lw=1, label=f"{name} fully pruned (epoch {e}, P = {p:g})" if first else None)
+            label = f"{name} fully pruned (epoch {e}, P = {p:g})" if first else None
+            ax.axvline(e, color=f"C{i}", ls="-.", lw=1, label=label)
 
 def _draw_bottleneck(g: pd.DataFrame, model: str, notes: list):
     "Layer densities (left axis) and the pressure (right axis) against epoch."
@@ -634,7 +644,8 @@ def latex_table(df: pd.DataFrame, caption: str = "", label: str = "") -> str:
     lines = [r"\begin{table}[t]", r"\centering", r"\small"]
     if caption: lines.append(rf"\caption{{{latex_escape(caption)}}}")
     if label: lines.append(rf"\label{{{label}}}")
-    lines += [rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(latex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    header = " & ".join(latex_escape(c) for c in df.columns) + r" \\"
+    lines += [rf"\begin{{tabular}}{{{cols}}}", r"\toprule", header, r"\midrule"]
     lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -692,13 +703,15 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
     cells = s.assign(cell=[_mean_std(runs_in(runs, "accuracy").pipe(lambda a: a[(a.arch == r.arch) & (a.dataset == r.dataset)
                            & (a.method == r.method) & np.isclose(a.target_sparsity_pct, r.target)]).test_acc_pct)
                            for r in s.itertuples()])
-    wide = cells.pivot_table(index=["arch", "dataset", "method"], columns="target", values="cell", aggfunc="first").reset_index()
+    wide = cells.pivot_table(index=["arch", "dataset", "method"], columns="target", values="cell", aggfunc="first")
+    wide = wide.reset_index()
     wide["order"] = wide.method.map({m: i for i, m in enumerate(method_order(wide.method))})
     wide = wide.sort_values(["arch", "dataset", "order"]).drop(columns="order")
     df = pd.DataFrame({"model / data": [model_label(a, d) for a, d in zip(wide.arch, wide.dataset)],
                        "method": [method_label(m) for m in wide.method]})
     for t in sorted(c for c in wide.columns if isinstance(c, float)): df[f"{t:g} %"] = wide[t].fillna("–").values
-    out.append(Table("accuracy_by_sparsity", df, "Final test accuracy in % (mean ± std over seeds), one column per target sparsity."))
+    out.append(Table("accuracy_by_sparsity", df,
+                     "Final test accuracy in % (mean ± std over seeds), one column per target sparsity."))
     return out
 
 # %% ../nbs/10_report.ipynb #0ff69eae
@@ -719,6 +732,17 @@ def _fit_row(source: str, family: str, model: str, s, d, region=DEFAULT_REGION, 
     row["α over seeds"] = per_seed or "–"
     return row
 
+def _alpha_over_seeds(folders) -> str:
+    "α fitted on each run's law.csv alone: mean ± std over the runs, and how many could not be fitted."
+    alphas, failed = [], 0
+    for f in folders:
+        one = read_law_csv(Path(f) / "law.csv")
+        try: alphas.append(fit_power_law(one.saliency, one.density_pct).alpha)
+        except HyperfluxError: failed += 1
+    text = (f"{np.mean(alphas):.3f} ± {np.std(alphas, ddof=1):.3f} ({len(alphas)} seeds)" if len(alphas) > 1
+            else f"{alphas[0]:.3f} (1 seed)" if alphas else "")
+    return text + (f"; {failed} seed(s) not fitted" if failed else "")
+
 def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     "Rows of the law-fit table: our law runs and convergence runs, then the authors' data."
     rows = []
@@ -729,14 +753,8 @@ def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
         groups = sorted(law.groupby(["method", "arch", "dataset"]), key=lambda kv: (order[kv[0][0]], kv[0][1:]))
         for (method, arch, ds), g in groups:
             data = pooled_law(g.folder)
-            alphas = []
-            for f in g.folder:
-                one = read_law_csv(Path(f) / "law.csv")
-                with contextlib.suppress(HyperfluxError): alphas.append(fit_power_law(one.saliency, one.density_pct).alpha)
-            spread = (f"{np.mean(alphas):.3f} ± {np.std(alphas, ddof=1):.3f} ({len(alphas)} seeds)" if len(alphas) > 1
-                      else f"{alphas[0]:.3f} (1 seed)" if alphas else "")
             rows.append(_fit_row("ours", LAW_FAMILIES.get(method, (method_label(method),))[0], model_label(arch, ds),
-                                 data.saliency, data.density_pct, per_seed=spread))
+                                 data.saliency, data.density_pct, per_seed=_alpha_over_seeds(g.folder)))
     conv = runs_in(runs, "convergence")
     if not conv.empty:
         conv = conv[conv.pressure.notna()]
@@ -747,7 +765,8 @@ def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     for stem, path in files.items():
         data = read_law_csv(path)
         family = AUTHORS_LAW_PANELS[stem].split(" · ")[0]
-        rows.append(_fit_row("authors", family, AUTHORS_LAW_PANELS[stem].split(" · ")[1] + f" ({stem}.csv)", data.saliency, data.density_pct))
+        model = AUTHORS_LAW_PANELS[stem].split(" · ")[1] + f" ({stem}.csv)"
+        rows.append(_fit_row("authors", family, model, data.saliency, data.density_pct))
     lenet = authors_lenet_pressure()
     rows.append(_fit_row("authors", "Hyperflux constant pressure (final density vs P)", "LeNet-300-100 / MNIST (repository history)",
                          lenet.pressure, lenet.density_pct, region=None))
@@ -825,8 +844,9 @@ def _readme_header(m: dict) -> list[str]:
     "The README's opening: a warning when the figures are not publishable, then how they were made."
     lines = ["# Figures and tables", ""]
     if m.get("publishable") is False:
-        lines += [f"> **Not publishable**: {'; '.join(m.get('not_publishable_because', []))}. Publish only figures made "
-                  "by `make paper` from a clean tree whose runs all carry the current engine version.", ""]
+        reasons = "; ".join(m.get("not_publishable_because", []))
+        lines += [f"> **Not publishable**: {reasons}. Publish only figures made by `make paper` from a clean tree "
+                  "whose runs all carry the current engine version.", ""]
     dirty = " (with uncommitted changes)" if m.get("git_dirty") else ""
     lines += [f"Made by `{m.get('command', 'hyperflux paper')}` (profile `{m.get('profile')}`) on {m.get('date_utc')} "
               f"at git commit `{(m.get('git_commit') or 'unknown')[:12]}`{dirty}, engine version "
@@ -850,7 +870,8 @@ def write_figures_readme(figures_dir: str | Path, manifest: dict) -> Path:
     lines = _readme_header(manifest) + ["## Figures (PNG and PDF)", ""]
     lines += [_readme_entry(e) for e in manifest.get("figures", [])]
     lines += ["", "## Tables (`tables/`: Markdown, LaTeX, CSV)", ""]
-    lines += [_readme_entry(dict(e, files=[e["name"]] if e["status"] == "made" else [])) for e in manifest.get("tables", [])]
+    tables = manifest.get("tables", [])
+    lines += [_readme_entry(dict(e, files=[e["name"]] if e["status"] == "made" else [])) for e in tables]
     path = Path(figures_dir) / "README.md"
     atomic_write(path, "\n".join(lines) + "\n")
     return path
