@@ -15,17 +15,18 @@ from .core import HyperfluxError, check_choice
 
 # %% auto #0
 __all__ = ['LENETS', 'LARGE_ARCHS', 'RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types',
-           'flag_of', 'changes_results', 'coerce_value', 'Rule', 'recipe_settings', 'recipe', 'coerce_settings',
-           'results_settings', 'run_key']
+           'flag_of', 'changes_results', 'coerce_value', 'check_settings', 'Rule', 'recipe_settings', 'recipe',
+           'coerce_settings', 'results_settings', 'run_key']
 
 # %% ../nbs/05_config.ipynb #ee47d67d
 def setting(default: Any,           # the field's default value
             help: str,              # one sentence for --help
             flag: str | None = None, # command-line name (default: the field name with dashes)
             results: bool = True,   # does the value change the numbers of a run?
+            metavar: str | None = None, # the value's name in --help (default: from the type)
            ):
     "A TrainConfig field with its help sentence, its command-line flag and whether it changes results."
-    return field(default=default, metadata=dict(help=help, flag=flag, results=results))
+    return field(default=default, metadata=dict(help=help, flag=flag, results=results, metavar=metavar))
 
 # %% ../nbs/05_config.ipynb #929c3b22
 @dataclass
@@ -34,16 +35,17 @@ class TrainConfig:
     arch: str = setting("lenet300", "model architecture")
     dataset: str = setting("digits", "data set to train and test on")
     method: str = setting("hyperflux", "pruning method")
-    sparsity_pct: float = setting(95.0, "target final sparsity: percent of the prunable weights removed", flag="sparsity")
+    sparsity_pct: float = setting(95.0, "target final sparsity: percent of the prunable weights removed",
+                                  flag="sparsity")
     epochs_prune: int = setting(60, "pruning-stage length T_p in epochs (for baselines: epochs of pruning)")
     epochs_regrow: int = setting(20, "regrowth-stage length in epochs (for baselines: fine-tuning epochs)")
     seed: int = setting(0, "random seed of the weights, masks and data order")
     batch_size: int = setting(128, "training batch size (per process under DDP)")
     device: str = setting("auto", "device to train on: auto, cpu, cuda, cuda:N or mps", results=False)
     data_root: str | None = setting(None, "folder holding the data sets (default: $HYPERFLUX_DATA, else ./data); "
-                                    "it must exist when given", flag="data", results=False)
+                                    "it must exist when given", flag="data", results=False, metavar="DIR")
     init: str | None = setting(None, "dense checkpoint to start from (a state dict of the plain model, e.g. a dense "
-                               "run's model.pt)")
+                               "run's model.pt)", metavar="FILE")
     data_options: dict | None = setting(None, "extra options of the data set as JSON, e.g. synthetic "
                                         '{"shape": [1, 28, 28], "train_size": 60000}')
     model_options: dict | None = setting(None, "extra options of the model as JSON, e.g. "
@@ -102,6 +104,10 @@ class TrainConfig:
     @property
     def epochs(self) -> int: return self.epochs_prune + self.epochs_regrow
 
+    def validate(self, source: str | None = None, flags: bool = False) -> "TrainConfig":
+        "Raise a HyperfluxError for settings that cannot work, worded for `source` (see `check_settings`)."
+        return check_settings(self, source, flags)
+
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod
@@ -130,7 +136,8 @@ def changes_results(name: str) -> bool:
 def _type_name(hint) -> str:
     "A short reader's name of a type hint."
     if get_origin(hint) is tuple: return "a list"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}.get(hint, str(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+    return names.get(hint, str(hint))
 
 def _convert(value, hint, where: str):
     "`value` as type `hint` (no None), or raise a HyperfluxError starting with `where`."
@@ -139,7 +146,8 @@ def _convert(value, hint, where: str):
         if not isinstance(value, (list, tuple)): raise bad
         args = get_args(hint)
         kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
-        if len(kinds) != len(value): raise HyperfluxError(f"{where} must be a list of {len(kinds)} values, got {value!r}")
+        if len(kinds) != len(value):
+            raise HyperfluxError(f"{where} must be a list of {len(kinds)} values, got {value!r}")
         return tuple(_convert(v, k, where) for v, k in zip(value, kinds))
     if hint is bool:
         if isinstance(value, bool): return value
@@ -192,24 +200,24 @@ _RANGES = [  # (field, test, what the value must be)
     ("max_batches", lambda v: v is None or v >= 1, "must be positive"),
 ]
 
-def _validate(self, source: str | None = None, # where the settings came from, for errors
-              flags: bool = False,             # name fields by their command-line flags
-             ) -> TrainConfig:
-    "Raise a HyperfluxError for settings that cannot work; return the config."
+def check_settings(cfg: TrainConfig,          # the settings to check
+                   source: str | None = None, # where they came from, for errors
+                   flags: bool = False,       # name fields by their command-line flags
+                  ) -> TrainConfig:
+    "Raise a HyperfluxError for settings that cannot work (ranges and names), worded for `source`; return `cfg`."
     from hyperflux.data import available_datasets
     from hyperflux.models import available_archs
-    from hyperflux.train import available_methods  # moves to hyperflux.methods
+    from hyperflux.methods import available_methods
     for name, ok, rule in _RANGES:
-        if not ok(getattr(self, name)): raise HyperfluxError(f"{_label(name, source, flags)} {rule}, got {getattr(self, name)}")
+        value = getattr(cfg, name)
+        if not ok(value): raise HyperfluxError(f"{_label(name, source, flags)} {rule}, got {value}")
     choices = dict(_CHOICES, arch=available_archs(), dataset=available_datasets(), method=available_methods())
-    whats = dict(arch="architecture", dataset="dataset", method="method", optimizer="optimizer", regrowth="regrowth mode",
-                 amp="amp mode")
+    whats = dict(arch="architecture", dataset="dataset", method="method", optimizer="optimizer",
+                 regrowth="regrowth mode", amp="amp mode")
     for name, allowed in choices.items():
-        try: check_choice(getattr(self, name), allowed, whats[name])
+        try: check_choice(getattr(cfg, name), allowed, whats[name])
         except HyperfluxError as e: raise HyperfluxError(f"{source}: {e}" if source else str(e)) from None
-    return self
-
-TrainConfig.validate = _validate
+    return cfg
 
 # %% ../nbs/05_config.ipynb #c54c04f0
 LENETS = ("lenet300", "lenet5")
@@ -249,7 +257,8 @@ def recipe_settings(arch: str, dataset: str, method: str = "hyperflux") -> dict:
 
 def recipe(arch: str, dataset: str, **overrides) -> TrainConfig:
     "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides`."
-    base = dict(arch=arch, dataset=dataset, **recipe_settings(arch, dataset, overrides.get("method", TrainConfig.method)))
+    method = overrides.get("method", TrainConfig.method)
+    base = dict(arch=arch, dataset=dataset, **recipe_settings(arch, dataset, method))
     return TrainConfig(**{**base, **overrides})
 
 # %% ../nbs/05_config.ipynb #7280b934

@@ -20,28 +20,26 @@ from .core import HyperfluxError, atomic_write
 from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
                            fit_quadratic_law, law_panels_figure, read_law_csv, reported_values_file, save_figure)
+from .methods import method_info
 from .models import arch_label
+from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 
 # %% auto #0
-__all__ = ['METHOD_STYLE', 'FIGURES', 'TABLES', 'LAW_FAMILIES', 'read_json', 'read_run', 'load_runs', 'runs_in', 'load_metrics',
-           'method_label', 'model_label', 'method_order', 'color_of', 'sparsity_axis', 'figure_style', 'shade_regrowth',
-           'NoRuns', 'Figure', 'Table', 'figure', 'table', 'per_model', 'accuracy_vs_sparsity', 'two_stages',
-           'scheduler_tracking', 'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure',
-           'fit_with_fallback', 'pressure_law', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
+__all__ = ['METHOD_ORDER', 'FIGURES', 'TABLES', 'read_run', 'load_runs', 'runs_in', 'load_metrics', 'method_label', 'model_label',
+           'method_order', 'color_of', 'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table',
+           'figure', 'table', 'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking',
+           'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
+           'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
            'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
            'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
-def read_json(path: str | Path) -> dict | None:
-    "The JSON in `path`, or None when there is none."
-    return json.loads(Path(path).read_text()) if Path(path).exists() else None
-
 def read_run(folder: str | Path,           # a run folder
              studies: Iterable[str] = (),  # studies of the sweep that use it
             ) -> dict | None:
     "One row describing a finished run (None when the folder holds no finished run)."
     folder = Path(folder)
-    final, params = read_json(folder / "final.json"), read_json(folder / "params.json")
+    final, params = read_json(folder / FINAL), read_json(folder / PARAMS)
     if final is None or params is None: return None
     cfg = dict(params["config"])
     row = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k != "sparsity_pct"}
@@ -65,32 +63,35 @@ def runs_in(runs: pd.DataFrame, study: str) -> pd.DataFrame:
 
 def load_metrics(folder: str | Path) -> pd.DataFrame:
     "A run's metrics.csv (one row per epoch)."
-    return pd.read_csv(Path(folder) / "metrics.csv")
+    return pd.read_csv(Path(folder) / METRICS)
 
 # %% ../nbs/10_report.ipynb #3d3e49cc
-METHOD_STYLE = {  # method -> (label, tab10 colour index; None: black); the order of legends and tables
-    "hyperflux": ("Hyperflux", 3), "imp": ("IMP (rewinding)", 0), "gmp": ("GMP", 9), "magnitude": ("Magnitude", 1),
-    "taylor": ("Taylor", 2), "snip": ("SNIP", 4), "grasp": ("GraSP", 5), "synflow": ("SynFlow", 6),
-    "random": ("Random", 7), "dense": ("Dense", None)}
+METHOD_ORDER = ("hyperflux", "imp", "gmp", "magnitude", "taylor", "snip", "grasp", "synflow", "random", "dense")  # legends
+
+def _method_record(m: str):
+    "The registry's record of method `m`, or None for a name no method registered (runs of a removed method)."
+    try: return method_info(m)
+    except HyperfluxError: return None
+
 def method_label(m: str) -> str:
-    "The name a figure or table gives method `m`."
-    return METHOD_STYLE.get(m, (m, None))[0]
+    "The name a figure or table gives method `m` (its registered label)."
+    info = _method_record(m)
+    return info.label if info else m
 
 def model_label(arch: str, dataset: str) -> str:
     "'LeNet-300-100 / digits (8×8)': the labels its ArchSpec and DatasetSpec records give."
     return f"{arch_label(arch)} / {dataset_label(dataset)}"
 
 def method_order(methods: Iterable[str]) -> list[str]:
-    "Methods in the order of METHOD_STYLE, then any others alphabetically."
+    "Methods in the order of METHOD_ORDER, then any others alphabetically."
     methods = set(methods)
-    return [m for m in METHOD_STYLE if m in methods] + sorted(methods - set(METHOD_STYLE))
+    return [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
 
-def color_of(method: str) -> tuple:
-    "The fixed colour of `method` (Hyperflux red, dense black, unknown grey)."
-    import seaborn as sns
-    if method not in METHOD_STYLE: return (0.5, 0.5, 0.5)
-    index = METHOD_STYLE[method][1]
-    return (0, 0, 0) if index is None else tuple(sns.color_palette("tab10", 10)[index])
+def color_of(method: str):
+    "The registered colour of `method` (grey when it has none)."
+    info = _method_record(method)
+    return info.color if info and info.color else (0.5, 0.5, 0.5)
+
 
 # %% ../nbs/10_report.ipynb #1c1aed1d
 def sparsity_axis(ax, sparsities: Iterable[float]):
@@ -298,7 +299,7 @@ def _layer_table(rows: pd.DataFrame) -> pd.DataFrame:
     "layers.csv of every run in `rows`, with the run's method, target sparsity and seed."
     parts = []
     for r in rows.itertuples():
-        lay = pd.read_csv(Path(r.folder) / "layers.csv")
+        lay = pd.read_csv(Path(r.folder) / LAYERS)
         parts.append(lay.assign(method=r.method, target_sparsity_pct=r.target_sparsity_pct, seed=r.seed))
     return pd.concat(parts, ignore_index=True)
 
@@ -500,17 +501,15 @@ def pressure_law(runs: pd.DataFrame) -> list[Figure]:
                      "other data, so only the shapes compare.")
 
 # %% ../nbs/10_report.ipynb #134964c0
-LAW_FAMILIES = {  # our method -> (family name, the authors' files of that family)
-    "imp": ("Magnitude (IMP with rewinding)", ["R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude"]),
-    "magnitude": ("Magnitude (iterative, 10 % per step)", ["R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude"]),
-    "gmp": ("Magnitude (GMP, cubic schedule)", ["R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude"]),
-    "taylor": ("Taylor", ["R50C10_TaylorPercentage"]),
-    "hyperflux": ("Hyperflux pressure (L0)", ["R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"]),
-}
+def law_family(method: str) -> tuple[str, list[str]]:
+    "(family name, the authors' files of that family) of `method`, from its registered record."
+    info = _method_record(method)
+    if info is None: return method, []
+    return info.law_family or info.label, list(info.law_reference)
 
 def pooled_law(folders: Iterable[str | Path], label: str = "") -> LawData:
     "The law.csv points of several runs (e.g. seeds) as one LawData."
-    parts = [read_law_csv(Path(f) / "law.csv") for f in folders]
+    parts = [read_law_csv(Path(f) / LAW) for f in folders]
     def cat(name):
         "The column `name` of every part, joined (None when a part lacks it)."
         if any(getattr(p, name) is None for p in parts): return None
@@ -523,7 +522,7 @@ def pooled_law(folders: Iterable[str | Path], label: str = "") -> LawData:
 def _law_runs(runs: pd.DataFrame) -> pd.DataFrame:
     law = runs_in(runs, "law")
     law = _need(law, "law runs")
-    has = law.folder.apply(lambda f: (Path(f) / "law.csv").exists())
+    has = law.folder.apply(lambda f: (Path(f) / LAW).exists())
     return _need(law[has], "law runs with a law.csv")
 
 # %% ../nbs/10_report.ipynb #66173efc
@@ -535,7 +534,7 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
     out = []
     for method in method_order(law.method):
         g = law[law.method == method]
-        family, authors = LAW_FAMILIES.get(method, (method_label(method), []))
+        family, authors = law_family(method)
         sources = {}
         for (arch, ds), gg in g.groupby(["arch", "dataset"]):
             name = f"ours · {method_label(method)} · {model_label(arch, ds)} ({_seeds(gg)})"
@@ -736,7 +735,7 @@ def _alpha_over_seeds(folders) -> str:
     "α fitted on each run's law.csv alone: mean ± std over the runs, and how many could not be fitted."
     alphas, failed = [], 0
     for f in folders:
-        one = read_law_csv(Path(f) / "law.csv")
+        one = read_law_csv(Path(f) / LAW)
         try: alphas.append(fit_power_law(one.saliency, one.density_pct).alpha)
         except HyperfluxError: failed += 1
     text = (f"{np.mean(alphas):.3f} ± {np.std(alphas, ddof=1):.3f} ({len(alphas)} seeds)" if len(alphas) > 1
@@ -748,12 +747,12 @@ def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     rows = []
     law = runs_in(runs, "law")
     if not law.empty:
-        law = law[law.folder.apply(lambda f: (Path(f) / "law.csv").exists())]
+        law = law[law.folder.apply(lambda f: (Path(f) / LAW).exists())]
         order = {m: i for i, m in enumerate(method_order(law.method))}
         groups = sorted(law.groupby(["method", "arch", "dataset"]), key=lambda kv: (order[kv[0][0]], kv[0][1:]))
         for (method, arch, ds), g in groups:
             data = pooled_law(g.folder)
-            rows.append(_fit_row("ours", LAW_FAMILIES.get(method, (method_label(method),))[0], model_label(arch, ds),
+            rows.append(_fit_row("ours", law_family(method)[0], model_label(arch, ds),
                                  data.saliency, data.density_pct, per_seed=_alpha_over_seeds(g.folder)))
     conv = runs_in(runs, "convergence")
     if not conv.empty:

@@ -71,7 +71,7 @@ def test_cpu_profile_covers_the_study():
     methods = {s.config["method"] for s in acc}
     # the methods hyperflux ships, asked of a fresh interpreter: notebooks run earlier in this process may have
     # registered their own (the tutorial's fisher)
-    code = "import json; from hyperflux.train import available_methods; print(json.dumps(available_methods()))"
+    code = "import json; from hyperflux.methods import available_methods; print(json.dumps(available_methods()))"
     shipped = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
     assert methods == shipped, methods   # every method (dense as the reference)
     for m in methods - {"dense"}:
