@@ -275,10 +275,11 @@ def coerce_settings(settings: dict,                  # TrainConfig fields of one
 ENGINE_VERSION: int = 1  # bump with every change that changes numbers (and update the pinned run in 07a_engine)
 
 def results_settings(cfg: TrainConfig) -> dict:
-    "The settings of `cfg` that change results and differ from TrainConfig's defaults, JSON-ready."
+    "The settings of `cfg` that change results and differ from TrainConfig's defaults, JSON-ready (typed: 1 -> 1.0)."
     defaults = TrainConfig()
-    return json.loads(json.dumps({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
-                                  if f.metadata["results"] and getattr(cfg, f.name) != getattr(defaults, f.name)}))
+    differ = {f.name: coerce_value(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+              if f.metadata["results"] and getattr(cfg, f.name) != getattr(defaults, f.name)}
+    return json.loads(json.dumps(differ))
 
 def run_key(cfg: TrainConfig) -> str:
     "A short hex digest naming the results of `cfg` under this engine version."
