@@ -61,7 +61,7 @@ def test_every_profile_expands_to_valid_configs():
     for profile in profiles:
         specs = load_profile(profile, SWEEP)
         assert specs, profile
-        for spec in specs: TrainConfig.from_dict(spec.config).validate()
+        for spec in specs: TrainConfig(**spec.config).validate()   # the canonical config builds a valid TrainConfig
         assert len({s.folder_name for s in specs}) == len(specs), profile
 
 
