@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved, log, set_threads, summary  # noqa: E402
 
-from hyperflux.data import DATASETS, get_data, read_cifar_batch, write_cifar_batch  # noqa: E402
+from hyperflux.data import dataset_info, get_data, read_cifar_batch, write_cifar_batch  # noqa: E402
 
 
 def write_tiny_cifar10(root: Path, per_batch: int, seed: int = 0) -> Path:
@@ -53,7 +53,7 @@ class CifarLikeTorchvision(torch.utils.data.Dataset):
 def torchvision_loader(folder: Path, batch_size: int, workers: int, device: str):
     "The usual CIFAR training pipeline with torchvision transforms."
     import torchvision.transforms as T
-    info = DATASETS["cifar10"]
+    info = dataset_info("cifar10")
     tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(info.mean, info.std)])
     ds = CifarLikeTorchvision(folder, tf)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers,

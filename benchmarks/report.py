@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
+from hyperflux.report import markdown_table
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -20,7 +24,8 @@ def _spread(s: dict, digits=2) -> str:
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    "The lines of a Markdown table, written by the report's one table writer."
+    return markdown_table(pd.DataFrame(rows, columns=header)).rstrip("\n").split("\n")
 
 
 def machine_section(r: dict) -> list[str]:

@@ -9,8 +9,9 @@ Docs: https://hyperflux.github.io/hyperflux/data.html.md"""
 from __future__ import annotations
 import gzip, math, os, pickle, struct, tarfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -20,10 +21,11 @@ from .core import HyperfluxError, check_choice, ensure_torchvision, get_device
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SYNTHETIC_DEFAULTS', 'DATASETS', 'DIGITS_TEST_SIZE', 'DIGITS_SPLIT_SEED',
-           'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'available_datasets', 'dataset_info', 'data_root',
-           'epoch_generator', 'shard_indices', 'shard_size', 'random_crop', 'ImageTransform', 'TensorLoader', 'Data',
-           'digits_arrays', 'synthetic_tensors', 'read_idx', 'write_idx', 'find_idx_files', 'read_cifar_batch',
-           'write_cifar_batch', 'FolderLoader', 'imagenet_transforms', 'get_data']
+           'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'DatasetSpec', 'register_dataset', 'dataset_spec',
+           'dataset_label', 'available_datasets', 'dataset_info', 'data_root', 'epoch_generator', 'shard_indices',
+           'shard_size', 'random_crop', 'ImageTransform', 'TensorLoader', 'Data', 'digits_arrays', 'synthetic_tensors',
+           'read_idx', 'write_idx', 'find_idx_files', 'read_cifar_batch', 'write_cifar_batch', 'FolderLoader',
+           'imagenet_transforms', 'get_data']
 
 # %% ../nbs/03_data.ipynb #94726397
 @dataclass(frozen=True)
@@ -40,17 +42,29 @@ class DatasetInfo:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SYNTHETIC_DEFAULTS = dict(shape=(3, 32, 32), num_classes=10, train_size=1024, test_size=256)
 
-DATASETS = {
-    "digits": DatasetInfo("digits", 10, (1, 8, 8), 1437, 360),
-    "mnist": DatasetInfo("mnist", 10, (1, 28, 28), 60000, 10000, (0.1307,), (0.3081,)),
-    "fashion_mnist": DatasetInfo("fashion_mnist", 10, (1, 28, 28), 60000, 10000, (0.2860,), (0.3530,)),
-    "cifar10": DatasetInfo("cifar10", 10, (3, 32, 32), 50000, 10000,
-                           (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)),
-    "cifar100": DatasetInfo("cifar100", 100, (3, 32, 32), 50000, 10000,
-                            (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-    "imagenet": DatasetInfo("imagenet", 1000, (3, 224, 224), 1281167, 50000, IMAGENET_MEAN, IMAGENET_STD),
-    "synthetic": DatasetInfo("synthetic", 10, (3, 32, 32), 1024, 256),
-}
+@dataclass(frozen=True)
+class DatasetSpec:
+    "One data set, registered once: what it is, how to load it, what it accepts and what figures call it."
+    info: DatasetInfo    # classes, input shape, sizes, normalisation
+    loader: Callable     # loader(root, batch_size=, device=, seed=, ..., **options) -> Data
+    options: tuple = ()  # the per-data-set options `get_data` accepts
+    label: str = ""      # its name in figures and tables (default: its name)
+
+DATASETS: dict[str, DatasetSpec] = {}   # name -> spec, in registration order (see `register_dataset`)
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    "Add a data set to the registry under its info's name; return the spec."
+    DATASETS[spec.info.name] = spec
+    return spec
+
+def dataset_spec(name: str) -> DatasetSpec:
+    "The registered `DatasetSpec` of `name`."
+    return DATASETS[check_choice(name, DATASETS, "dataset")]
+
+def dataset_label(name: str) -> str:
+    "The name figures and tables give data set `name` (an unknown name is shown as it is)."
+    spec = DATASETS.get(name)
+    return (spec.label or name) if spec else name
 
 def available_datasets() -> list[str]:
     "Names accepted by `get_data` and `--dataset`."
@@ -60,7 +74,7 @@ def dataset_info(name: str, # a name from `available_datasets()`
                  **kw,      # synthetic only: shape, num_classes, train_size, test_size
                 ) -> DatasetInfo:
     "The `DatasetInfo` of `name`; for `synthetic`, with its shape and sizes taken from `kw`."
-    info = DATASETS[check_choice(name, DATASETS, "dataset")]
+    info = dataset_spec(name).info
     if name != "synthetic": return info
     o = {**SYNTHETIC_DEFAULTS, **{k: v for k, v in kw.items() if k in SYNTHETIC_DEFAULTS}}
     return DatasetInfo("synthetic", int(o["num_classes"]), tuple(o["shape"]), int(o["train_size"]), int(o["test_size"]))
@@ -366,7 +380,7 @@ def _load_mnist_like(name, root, download=True, **common) -> Data:
     if xtr.ndim != 3 or xte.shape[1:] != xtr.shape[1:] or len(xtr) != len(ytr) or len(xte) != len(yte):
         raise HyperfluxError(f"the IDX files in {files[IDX_FILES[0]].parent} do not fit together: images "
                              f"{xtr.shape}/{xte.shape}, labels {ytr.shape}/{yte.shape}")
-    info = DATASETS[name]
+    info = dataset_info(name)
     norm = lambda a: (torch.from_numpy(a).float().div_(255).sub_(info.mean[0]).div_(info.std[0]))[:, None]
     return _tensor_data(name, norm(xtr), ytr.astype(np.int64), norm(xte), yte.astype(np.int64),
                         source=str(files[IDX_FILES[0]].parent), **common)
@@ -440,7 +454,7 @@ def _load_cifar(name, root, download=True, **common) -> Data:
     classes = None
     if (folder / spec["meta"]).is_file():
         with open(folder / spec["meta"], "rb") as f: classes = list(pickle.load(f, encoding="latin1")[spec["names"]])
-    info = DATASETS[name]
+    info = dataset_info(name)
     train_tf = ImageTransform(info.mean, info.std, crop_pad=4, flip=True)
     test_tf = ImageTransform(info.mean, info.std)
     data = _tensor_data(name, xtr, ytr, xte, yte, train_tf=train_tf, test_tf=test_tf, classes=classes,
@@ -546,18 +560,23 @@ def _load_imagenet(root, num_workers=None, image_size=224, *, batch_size, device
                 "imagenet", len(train_set), len(val_set), train_set.classes, str(folder))
 
 # %% ../nbs/03_data.ipynb #8d6f2f8e
-_LOADERS = {
-    "digits": _load_digits,
-    "mnist": lambda root, **kw: _load_mnist_like("mnist", root, **kw),
-    "fashion_mnist": lambda root, **kw: _load_mnist_like("fashion_mnist", root, **kw),
-    "cifar10": lambda root, **kw: _load_cifar("cifar10", root, **kw),
-    "cifar100": lambda root, **kw: _load_cifar("cifar100", root, **kw),
-    "imagenet": _load_imagenet,
-    "synthetic": _load_synthetic,
-}
-_OPTIONS = {"digits": (), "mnist": ("download",), "fashion_mnist": ("download",), "cifar10": ("download",),
-            "cifar100": ("download",), "imagenet": ("num_workers", "image_size"),
-            "synthetic": ("shape", "num_classes", "train_size", "test_size", "data_seed")}
+_SYNTHETIC_INFO = DatasetInfo("synthetic", SYNTHETIC_DEFAULTS["num_classes"], SYNTHETIC_DEFAULTS["shape"],
+                              SYNTHETIC_DEFAULTS["train_size"], SYNTHETIC_DEFAULTS["test_size"])
+for _spec in (
+    DatasetSpec(DatasetInfo("digits", 10, (1, 8, 8), 1437, 360), _load_digits, (), "digits (8×8)"),
+    DatasetSpec(DatasetInfo("mnist", 10, (1, 28, 28), 60000, 10000, (0.1307,), (0.3081,)),
+                partial(_load_mnist_like, "mnist"), ("download",), "MNIST"),
+    DatasetSpec(DatasetInfo("fashion_mnist", 10, (1, 28, 28), 60000, 10000, (0.2860,), (0.3530,)),
+                partial(_load_mnist_like, "fashion_mnist"), ("download",), "Fashion-MNIST"),
+    DatasetSpec(DatasetInfo("cifar10", 10, (3, 32, 32), 50000, 10000, (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)),
+                partial(_load_cifar, "cifar10"), ("download",), "CIFAR-10"),
+    DatasetSpec(DatasetInfo("cifar100", 100, (3, 32, 32), 50000, 10000, (0.5071, 0.4867, 0.4408),
+                            (0.2675, 0.2565, 0.2761)), partial(_load_cifar, "cifar100"), ("download",), "CIFAR-100"),
+    DatasetSpec(DatasetInfo("imagenet", 1000, (3, 224, 224), 1281167, 50000, IMAGENET_MEAN, IMAGENET_STD),
+                _load_imagenet, ("num_workers", "image_size"), "ImageNet"),
+    DatasetSpec(_SYNTHETIC_INFO, _load_synthetic, ("shape", "num_classes", "train_size", "test_size", "data_seed"),
+                "synthetic"),
+): register_dataset(_spec)
 
 def get_data(name: str,               # a name from `available_datasets()`
              root: str | Path | None = None, # data folder (else $HYPERFLUX_DATA, else ./data)
@@ -571,12 +590,12 @@ def get_data(name: str,               # a name from `available_datasets()`
                                       # (imagenet), shape/num_classes/train_size/test_size/data_seed (synthetic)
             ) -> Data:
     "Load data set `name` and return its train and test loaders with what a model needs to know."
-    check_choice(name, DATASETS, "dataset")
-    if unknown := set(kw) - set(_OPTIONS[name]):
+    spec = dataset_spec(name)
+    if unknown := set(kw) - set(spec.options):
         raise HyperfluxError(f"data set {name!r} does not take option(s) {sorted(unknown)}; it takes: "
-                             f"{', '.join(_OPTIONS[name]) or 'none'}")
+                             f"{', '.join(spec.options) or 'none'}")
     if int(batch_size) < 1: raise HyperfluxError(f"batch_size must be a positive integer, got {batch_size}")
     if not 0 <= rank < world_size: raise HyperfluxError(f"rank must be in [0, world_size={world_size}), got {rank}")
     common = dict(batch_size=int(batch_size), device=get_device(device), seed=int(seed), rank=int(rank),
                   world_size=int(world_size), augment=augment, channels_last=channels_last)
-    return _LOADERS[name](root, **common, **kw)
+    return spec.loader(root, **common, **kw)

@@ -8,7 +8,10 @@ Docs: https://hyperflux.github.io/hyperflux/models.html.md"""
 # %% ../nbs/04_models.ipynb #fb9354d7
 from __future__ import annotations
 import json, math, warnings
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +22,11 @@ from .data import DATASETS, dataset_info
 from .masks import prunable_layers
 
 # %% auto #0
-__all__ = ['VGG19_CONFIG', 'DEIT_CONFIGS', 'ARCHS', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300', 'LeNet5', 'resnet50',
-           'VGG', 'DropPath', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'VisionTransformer', 'available_archs',
-           'resolve_dataset', 'get_model', 'unwrap_state_dict', 'resize_pos_embed', 'load_pretrained', 'model_summary',
-           'prunable_weight_count', 'format_summary', 'add_commands', 'info_command']
+__all__ = ['VGG19_CONFIG', 'ARCHS', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300', 'LeNet5', 'resnet50', 'VGG',
+           'DropPath', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'VisionTransformer', 'ArchSpec', 'register_arch',
+           'arch_label', 'available_archs', 'resolve_dataset', 'get_model', 'unwrap_state_dict', 'resize_pos_embed',
+           'load_pretrained', 'model_summary', 'prunable_weight_count', 'format_summary', 'add_commands',
+           'info_command']
 
 # %% ../nbs/04_models.ipynb #31de0f83
 @torch.no_grad()
@@ -195,8 +199,6 @@ class VisionTransformer(nn.Module):
         x = self.norm(self.blocks(self.pos_drop(x + self.pos_embed)))
         return self.head(x[:, 0])
 
-DEIT_CONFIGS = {"deit_tiny": dict(embed_dim=192, num_heads=3), "deit_small": dict(embed_dim=384, num_heads=6)}
-
 # %% ../nbs/04_models.ipynb #dbebcaae
 def _image_shape(arch: str, shape: tuple, dataset: str) -> tuple[int, int, int]:
     "The (C, H, W) of `shape`, or a clear error when `arch` needs images and gets something else."
@@ -237,8 +239,8 @@ def _build_vgg19(arch, num_classes, shape, dataset, **options):
                              f"px, like CIFAR's 32x32; {dataset} has {h}x{w}")
     return VGG(VGG19_CONFIG, num_classes, c)
 
-def _build_deit(arch, num_classes, shape, dataset, patch_size=None, drop_rate=0.0, attn_drop_rate=0.0,
-                drop_path_rate=0.0, init="kaiming", **options):
+def _build_deit(arch, num_classes, shape, dataset, *, embed_dim, num_heads, patch_size=None, drop_rate=0.0,
+                attn_drop_rate=0.0, drop_path_rate=0.0, init="kaiming", **options):
     _no_options(arch, options)
     c, h, w = _image_shape(arch, shape, dataset)
     patch = int(patch_size or (16 if min(h, w) >= 128 else 4))
@@ -247,16 +249,33 @@ def _build_deit(arch, num_classes, shape, dataset, patch_size=None, drop_rate=0.
                              f"choose a patch_size that divides both")
     return VisionTransformer((h, w), patch, c, num_classes, depth=12, drop_rate=drop_rate,
                              attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate, init=init,
-                             **DEIT_CONFIGS[arch])
+                             embed_dim=embed_dim, num_heads=num_heads)
 
-ARCHS = {  # name -> (builder, home data set)
-    "lenet300": (_build_lenet300, "mnist"),
-    "lenet5": (_build_lenet5, "mnist"),
-    "resnet50": (_build_resnet50, "cifar10"),
-    "vgg19": (_build_vgg19, "cifar10"),
-    "deit_tiny": (_build_deit, "imagenet"),
-    "deit_small": (_build_deit, "imagenet"),
-}
+@dataclass(frozen=True)
+class ArchSpec:
+    "One architecture, registered once: how to build it, for which data by default, what figures call it."
+    builder: Callable    # builder(arch, num_classes, input shape, dataset name, **options) -> nn.Module
+    home_dataset: str    # the data set it is sized for when none is given
+    label: str = ""      # its name in figures and tables (default: its name)
+
+ARCHS: dict[str, ArchSpec] = {}   # name -> spec, in registration order
+
+def register_arch(name: str, spec: ArchSpec) -> ArchSpec:
+    "Add an architecture to the registry; return the spec."
+    ARCHS[name] = spec
+    return spec
+
+def arch_label(name: str) -> str:
+    "The name figures and tables give architecture `name` (an unknown name is shown as it is)."
+    spec = ARCHS.get(name)
+    return (spec.label or name) if spec else name
+
+register_arch("lenet300", ArchSpec(_build_lenet300, "mnist", "LeNet-300-100"))
+register_arch("lenet5", ArchSpec(_build_lenet5, "mnist", "LeNet-5"))
+register_arch("resnet50", ArchSpec(_build_resnet50, "cifar10", "ResNet-50"))
+register_arch("vgg19", ArchSpec(_build_vgg19, "cifar10", "VGG-19"))
+register_arch("deit_tiny", ArchSpec(partial(_build_deit, embed_dim=192, num_heads=3), "imagenet", "DeiT-T"))
+register_arch("deit_small", ArchSpec(partial(_build_deit, embed_dim=384, num_heads=6), "imagenet", "DeiT-S"))
 
 def available_archs() -> list[str]:
     "Names accepted by `get_model` and `--arch`."
@@ -266,7 +285,7 @@ def resolve_dataset(arch: str, dataset=None, num_classes: int | None = None,
                     input_shape: tuple | None = None) -> tuple[str, int, tuple]:
     "(data set name, class count, input shape) for building `arch`: from a name, a `Data`, or the arch's home."
     check_choice(arch, ARCHS, "architecture")
-    if dataset is None: dataset = ARCHS[arch][1]
+    if dataset is None: dataset = ARCHS[arch].home_dataset
     info = dataset_info(dataset) if isinstance(dataset, str) else dataset  # a Data or DatasetInfo
     name = getattr(info, "name", "data")
     num_classes = int(num_classes if num_classes is not None else info.num_classes)
@@ -285,7 +304,7 @@ def get_model(arch: str,                   # a name from `available_archs()`
              ) -> nn.Module:
     "Build `arch` for a data set's inputs and classes, initialised as in PAPER A.6, or loaded from `pretrained`."
     name, num_classes, shape = resolve_dataset(arch, dataset, num_classes, input_shape)
-    model = ARCHS[arch][0](arch, num_classes, shape, name, **options)
+    model = ARCHS[arch].builder(arch, num_classes, shape, name, **options)
     if pretrained is not None: load_pretrained(model, pretrained)
     return model
 

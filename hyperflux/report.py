@@ -12,39 +12,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .core import HyperfluxError, atomic_write, atomic_write_json
+from .core import HyperfluxError, atomic_write
+from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
                            fit_quadratic_law, law_panels_figure, read_law_csv, reported_values_file, save_figure)
-from .pressure import ReferenceTrajectory
-from .train import read_json
+from .methods import method_info
+from .models import arch_label
+from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 
 # %% auto #0
-__all__ = ['METHOD_LABELS', 'ARCH_LABELS', 'DATASET_LABELS', 'FIGURES', 'TABLES', 'LAW_FAMILIES', 'read_run', 'load_runs',
-           'runs_in', 'load_metrics', 'method_label', 'model_label', 'method_order', 'method_colors', 'color_of',
-           'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table',
-           'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking', 'layerwise_density', 'implicit_regrowth',
-           'convergence', 'authors_lenet_pressure', 'fit_with_fallback', 'pressure_law', 'pooled_law', 'pruning_law',
-           'authors_pruning_laws', 'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy',
-           'accuracy_summary', 'accuracy_table', 'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report',
-           'write_figures_readme']
+__all__ = ['METHOD_ORDER', 'FIGURES', 'TABLES', 'read_run', 'load_runs', 'runs_in', 'load_metrics', 'method_label', 'model_label',
+           'method_order', 'color_of', 'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table',
+           'figure', 'table', 'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking',
+           'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
+           'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
+           'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
+           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
-def read_run(folder: str | Path,      # a run folder
-             studies: Iterable[str] = (), # studies of the sweep that use it
+def read_run(folder: str | Path,           # a run folder
+             studies: Iterable[str] = (),  # studies of the sweep that use it
             ) -> dict | None:
     "One row describing a finished run (None when the folder holds no finished run)."
     folder = Path(folder)
-    final, params = read_json(folder / "final.json"), read_json(folder / "params.json")
+    final, params = read_json(folder / FINAL), read_json(folder / PARAMS)
     if final is None or params is None: return None
     cfg = dict(params["config"])
     row = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k != "sparsity_pct"}
-    sweep = read_json(folder / "sweep.json") or {}
-    row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"], density_pct=final["density_pct"],
-               sparsity_pct=final["sparsity_pct"], seconds=final.get("seconds"), folder=str(folder),
-               studies=tuple(studies), log_layers=bool(sweep.get("log_layers", False)))
+    row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"],
+               density_pct=final["density_pct"], sparsity_pct=final["sparsity_pct"], seconds=final.get("seconds"),
+               folder=str(folder), studies=tuple(studies), engine_version=params.get("engine_version"))
     return row
 
 def load_runs(folders: Iterable) -> pd.DataFrame:
@@ -62,36 +63,35 @@ def runs_in(runs: pd.DataFrame, study: str) -> pd.DataFrame:
 
 def load_metrics(folder: str | Path) -> pd.DataFrame:
     "A run's metrics.csv (one row per epoch)."
-    return pd.read_csv(Path(folder) / "metrics.csv")
+    return pd.read_csv(Path(folder) / METRICS)
 
 # %% ../nbs/10_report.ipynb #3d3e49cc
-METHOD_LABELS = {"hyperflux": "Hyperflux", "imp": "IMP (rewinding)", "gmp": "GMP", "magnitude": "Magnitude",
-                 "taylor": "Taylor", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow", "random": "Random",
-                 "dense": "Dense"}
-ARCH_LABELS = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5", "resnet50": "ResNet-50", "vgg19": "VGG-19",
-               "deit_tiny": "DeiT-T", "deit_small": "DeiT-S"}
-DATASET_LABELS = {"digits": "digits (8×8)", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
-                  "cifar100": "CIFAR-100", "imagenet": "ImageNet", "synthetic": "synthetic"}
+METHOD_ORDER = ("hyperflux", "imp", "gmp", "magnitude", "taylor", "snip", "grasp", "synflow", "random", "dense")  # legends
 
-def method_label(m: str) -> str: return METHOD_LABELS.get(m, m)
-def model_label(arch: str, dataset: str) -> str: return f"{ARCH_LABELS.get(arch, arch)} / {DATASET_LABELS.get(dataset, dataset)}"
+def _method_record(m: str):
+    "The registry's record of method `m`, or None for a name no method registered (runs of a removed method)."
+    try: return method_info(m)
+    except HyperfluxError: return None
+
+def method_label(m: str) -> str:
+    "The name a figure or table gives method `m` (its registered label)."
+    info = _method_record(m)
+    return info.label if info else m
+
+def model_label(arch: str, dataset: str) -> str:
+    "'LeNet-300-100 / digits (8×8)': the labels its ArchSpec and DatasetSpec records give."
+    return f"{arch_label(arch)} / {dataset_label(dataset)}"
 
 def method_order(methods: Iterable[str]) -> list[str]:
-    "Methods in the order of METHOD_LABELS, then any others alphabetically."
+    "Methods in the order of METHOD_ORDER, then any others alphabetically."
     methods = set(methods)
-    return [m for m in METHOD_LABELS if m in methods] + sorted(methods - set(METHOD_LABELS))
+    return [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
 
-def method_colors() -> dict[str, tuple]:
-    "A fixed colour per known method (Hyperflux red, dense black)."
-    import seaborn as sns
-    pal = sns.color_palette("tab10", 10)
-    names = ["hyperflux", "imp", "gmp", "magnitude", "taylor", "snip", "grasp", "synflow", "random"]
-    colors = dict(zip(names, [pal[3], pal[0], pal[9], pal[1], pal[2], pal[4], pal[5], pal[6], pal[7]]))
-    colors["dense"] = (0, 0, 0)
-    return colors
+def color_of(method: str):
+    "The registered colour of `method` (grey when it has none)."
+    info = _method_record(method)
+    return info.color if info and info.color else (0.5, 0.5, 0.5)
 
-def color_of(method: str) -> tuple:
-    return method_colors().get(method, (0.5, 0.5, 0.5))
 
 # %% ../nbs/10_report.ipynb #1c1aed1d
 def sparsity_axis(ax, sparsities: Iterable[float]):
@@ -115,7 +115,8 @@ def figure_style():
 def shade_regrowth(ax, epochs_prune: int, epochs: int, label: bool = True):
     "Shade the regrowth stage (epochs after `epochs_prune`) of an epoch axis."
     if epochs > epochs_prune:
-        ax.axvspan(epochs_prune + 0.5, epochs + 0.5, color="0.88", zorder=0, lw=0, label="regrowth stage" if label else None)
+        ax.axvspan(epochs_prune + 0.5, epochs + 0.5, color="0.88", zorder=0, lw=0,
+                   label="regrowth stage" if label else None)
 
 # %% ../nbs/10_report.ipynb #9f483731
 class NoRuns(HyperfluxError):
@@ -128,6 +129,7 @@ class Figure:
     fig: object         # the matplotlib figure
     caption: str        # what it shows
     subtitle: str = ""  # what this one shows when a family has several (a model, a method)
+    notes: list = field(default_factory=list)   # what could not be drawn (a fit that failed), for the manifest
 
 @dataclass
 class Table:
@@ -139,17 +141,18 @@ class Table:
 FIGURES: dict[str, tuple[str, Callable]] = {}   # name -> (title, function(runs) -> [Figure])
 TABLES: dict[str, tuple[str, Callable]] = {}    # name -> (title, function(runs) -> [Table])
 
-def figure(name: str, title: str):
-    "Register a figure function under `name`."
-    def deco(fn): FIGURES[name] = (title, fn); return fn
+def _register(registry: dict, name: str, title: str):
+    "A decorator that registers a figure or table function in `registry` under `name`."
+    def deco(fn):
+        registry[name] = (title, fn)
+        return fn
     return deco
 
-def table(name: str, title: str):
-    "Register a table function under `name`."
-    def deco(fn): TABLES[name] = (title, fn); return fn
-    return deco
+def figure(name: str, title: str): return _register(FIGURES, name, title)   # register a figure function
+def table(name: str, title: str): return _register(TABLES, name, title)     # register a table function
 
 def _need(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    "`df`, or NoRuns when it is empty."
     if df is None or df.empty: raise NoRuns(f"no {what} in this sweep")
     return df
 
@@ -160,226 +163,279 @@ def _scheduler_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return acc[(acc.method == "hyperflux") & acc.pressure.isna() & acc.step_pressure.isna()]
 
 def _seeds(df: pd.DataFrame) -> str:
+    "'3 seeds'."
     n = df.seed.nunique()
     return f"{n} seed{'s' if n != 1 else ''}"
 
+# %% ../nbs/10_report.ipynb #24ad310c
+def per_model(runs: pd.DataFrame,    # the runs of one figure family
+              draw: Callable,        # draw(group, model label, notes) -> matplotlib figure
+              stem: str,             # file stem; each figure is <stem>-<arch>-<dataset>
+              caption: str | Callable,  # template with {model}, or caption(group, model label) -> str
+             ) -> list[Figure]:
+    "One figure per (arch, dataset) of `runs`, drawn in the report's style."
+    out = []
+    for (arch, ds), group in runs.groupby(["arch", "dataset"]):
+        model, notes = model_label(arch, ds), []
+        with figure_style():
+            fig = draw(group, model, notes)
+            fig.tight_layout()
+        text = caption(group, model) if callable(caption) else caption.format(model=model)
+        out.append(Figure(f"{stem}-{arch}-{ds}", fig, text, subtitle=model, notes=notes))
+    return out
+
 # %% ../nbs/10_report.ipynb #e27e060d
+def _accuracy_panel(ax, g: pd.DataFrame, dense: pd.Series, model: str):
+    "Accuracy against sparsity of every method in `g` on `ax`, with the dense reference."
+    for m in method_order(g.method):
+        st = g[g.method == m].groupby("target_sparsity_pct").test_acc_pct.agg(["mean", "std", "count"])
+        ax.errorbar(st.index, st["mean"], yerr=st["std"].fillna(0), marker="o", ms=4, capsize=3, lw=1.5,
+                    color=color_of(m), label=method_label(m))
+    if len(dense):
+        mu, sd = dense.mean(), (dense.std() if len(dense) > 1 else 0.0)
+        ax.axhline(mu, color="k", ls="--", lw=1, label=f"dense ({mu:.1f} %)")
+        if sd: ax.axhspan(mu - sd, mu + sd, color="k", alpha=0.07, lw=0)
+    sparsity_axis(ax, g.target_sparsity_pct)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{model}, {_seeds(g)} (mean ± std)")
+    ax.legend(fontsize="x-small", loc="lower left", ncol=2)
+
 @figure("accuracy_vs_sparsity", "Accuracy against sparsity, every method")
 def accuracy_vs_sparsity(runs: pd.DataFrame) -> list[Figure]:
     "Final test accuracy against target sparsity per method (mean ± std over seeds), one panel per model and data set."
-    import matplotlib.pyplot as plt
     acc = _need(runs_in(runs, "accuracy"), "accuracy runs")
     pruned = _need(acc[acc.method != "dense"], "pruning runs in the accuracy study")
     groups = list(pruned.groupby(["arch", "dataset"]))
     with figure_style():
         fig, axes = plt.subplots(1, len(groups), figsize=(6.4 * len(groups), 4.6), squeeze=False)
         for ax, ((arch, ds), g) in zip(axes.flat, groups):
-            for m in method_order(g.method):
-                st = g[g.method == m].groupby("target_sparsity_pct").test_acc_pct.agg(["mean", "std", "count"])
-                ax.errorbar(st.index, st["mean"], yerr=st["std"].fillna(0), marker="o", ms=4, capsize=3, lw=1.5,
-                            color=color_of(m), label=method_label(m))
             dense = acc[(acc.method == "dense") & (acc.arch == arch) & (acc.dataset == ds)].test_acc_pct
-            if len(dense):
-                mu, sd = dense.mean(), (dense.std() if len(dense) > 1 else 0.0)
-                ax.axhline(mu, color="k", ls="--", lw=1, label=f"dense ({mu:.1f} %)")
-                if sd: ax.axhspan(mu - sd, mu + sd, color="k", alpha=0.07, lw=0)
-            sparsity_axis(ax, g.target_sparsity_pct)
-            ax.set_ylabel("test accuracy (%)"); ax.set_title(f"{model_label(arch, ds)}, {_seeds(g)} (mean ± std)")
-            ax.legend(fontsize="x-small", loc="lower left", ncol=2)
+            _accuracy_panel(ax, g, dense, model_label(arch, ds))
         fig.tight_layout()
     return [Figure("accuracy_vs_sparsity", fig,
-                   "Final test accuracy against the target sparsity for every method; points are the mean over seeds "
-                   "and bars one standard deviation. The dashed line (and band) is dense training with the same recipe. "
-                   "The x axis is spaced by log density so that 90 … 99.5 % are readable.")]
+                   "Final test accuracy against the target sparsity for every method; points are the mean over "
+                   "seeds and bars one standard deviation. The dashed line (and band) is dense training with the same "
+                   "recipe. The x axis is spaced by log density so that 90 … 99.5 % are readable.")]
 
 # %% ../nbs/10_report.ipynb #5815f4e4
+def _stage_bounds(g: pd.DataFrame) -> tuple[int, int]:
+    "(last pruning epoch, last epoch) of the runs in `g`."
+    return int(g.epochs_prune.max()), int((g.epochs_prune + g.epochs_regrow).max())
+
+def _target_colors(targets) -> dict:
+    "One viridis colour per target sparsity."
+    import seaborn as sns
+    return dict(zip(targets, sns.color_palette("viridis", len(targets))))
+
+def _draw_two_stages(g: pd.DataFrame, model: str, notes: list):
+    "Accuracy (top) and density (bottom) against epoch, one line per run, coloured by target."
+    targets = sorted(g.target_sparsity_pct.unique())
+    colors = _target_colors(targets)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7.5, 7))
+    for target in targets:
+        for j, row in enumerate(g[g.target_sparsity_pct == target].itertuples()):
+            m = load_metrics(row.folder)
+            lab = f"{target:g} %" if j == 0 else None
+            top.plot(m.epoch, m.test_acc_pct, color=colors[target], lw=1.2, alpha=0.85, label=lab)
+            bottom.plot(m.epoch, m.density_pct, color=colors[target], lw=1.2, alpha=0.85, label=lab)
+        bottom.axhline(100 - target, color=colors[target], ls=":", lw=1)
+    for i, ax in enumerate((top, bottom)): shade_regrowth(ax, *_stage_bounds(g), label=i == 0)
+    top.set_ylabel("test accuracy (%)")
+    bottom.set_ylabel("density (% of weights kept, log)")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("epoch")
+    top.set_title(f"Hyperflux on {model}: pruning stage, then regrowth ({_seeds(g)})")
+    top.legend(title="target sparsity", fontsize="x-small", loc="lower left", ncol=2)
+    return fig
+
 @figure("two_stages", "Accuracy and density through the two stages")
 def two_stages(runs: pd.DataFrame) -> list[Figure]:
     "Test accuracy and density against epoch for Hyperflux runs, one line per seed, coloured by target sparsity."
-    import matplotlib.pyplot as plt, seaborn as sns
-    hf = _need(_scheduler_runs(runs), "Hyperflux accuracy runs")
-    out = []
-    for (arch, ds), g in hf.groupby(["arch", "dataset"]):
-        targets = sorted(g.target_sparsity_pct.unique())
-        colors = dict(zip(targets, sns.color_palette("viridis", len(targets))))
-        with figure_style():
-            fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7.5, 7))
-            for target in targets:
-                for j, row in enumerate(g[g.target_sparsity_pct == target].itertuples()):
-                    m = load_metrics(row.folder)
-                    lab = f"{target:g} %" if j == 0 else None
-                    top.plot(m.epoch, m.test_acc_pct, color=colors[target], lw=1.2, alpha=0.85, label=lab)
-                    bottom.plot(m.epoch, m.density_pct, color=colors[target], lw=1.2, alpha=0.85, label=lab)
-                bottom.axhline(100 - target, color=colors[target], ls=":", lw=1)
-            tp, total = int(g.epochs_prune.max()), int((g.epochs_prune + g.epochs_regrow).max())
-            for i, ax in enumerate((top, bottom)): shade_regrowth(ax, tp, total, label=i == 0)
-            top.set_ylabel("test accuracy (%)"); bottom.set_ylabel("density (% of weights kept, log)")
-            bottom.set_yscale("log"); bottom.set_xlabel("epoch")
-            top.set_title(f"Hyperflux on {model_label(arch, ds)}: pruning stage, then regrowth ({_seeds(g)})")
-            top.legend(title="target sparsity", fontsize="x-small", loc="lower left", ncol=2)
-            fig.tight_layout()
-        out.append(Figure(f"two_stages-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"Hyperflux on {model_label(arch, ds)}: test accuracy (top) and density (bottom, log) after "
-                          f"every epoch; one line per seed, coloured by target sparsity; dotted lines are the target "
-                          f"densities; the shaded epochs are the regrowth stage (pressure off, masks move by flux alone)."))
-    return out
+    return per_model(_need(_scheduler_runs(runs), "Hyperflux accuracy runs"), _draw_two_stages, "two_stages",
+                     "Hyperflux on {model}: test accuracy (top) and density (bottom, log) after every epoch; one line "
+                     "per seed, coloured by target sparsity; dotted lines are the target densities; the shaded epochs "
+                     "are the regrowth stage (pressure off, masks move by flux alone).")
 
 # %% ../nbs/10_report.ipynb #df1dd6c9
+def _tracking_panel(ax, gt: pd.DataFrame, target: float, notes: list):
+    "Density of each run at `target` against the reference trajectory its metrics.csv records."
+    r0 = gt.iloc[0]
+    for row in gt.itertuples():
+        m = load_metrics(row.folder)
+        ax.plot([0] + list(m.epoch), [100.0] + list(m.density_pct), lw=1.2, alpha=0.85, label=f"seed {row.seed}")
+    ref = load_metrics(r0.folder)
+    if "reference_density_pct" in ref and ref.reference_density_pct.notna().any():
+        ax.plot([0] + list(ref.epoch), [100.0] + list(ref.reference_density_pct), "k--", lw=1.5, label="reference E(e)")
+    else: notes.append(f"target {target:g} %: metrics.csv has no reference_density_pct (a run of an older engine)")
+    ax.axhline(100 - target, color="C3", ls=":", lw=1, label="final target")
+    shade_regrowth(ax, int(r0.epochs_prune), int(r0.epochs_prune + r0.epochs_regrow), label=False)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title(f"target sparsity {target:g} %")
+
+def _draw_tracking(g: pd.DataFrame, model: str, notes: list):
+    "One panel per target sparsity: measured density against the reference trajectory."
+    targets = sorted(g.target_sparsity_pct.unique())
+    ncols = min(3, len(targets))
+    nrows = math.ceil(len(targets) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False, sharey=True)
+    for ax in list(axes.flat)[len(targets):]: ax.set_visible(False)
+    for ax, target in zip(axes.flat, targets): _tracking_panel(ax, g[g.target_sparsity_pct == target], target, notes)
+    for row in axes: row[0].set_ylabel("density (% kept, log)")
+    axes.flat[0].legend(fontsize="x-small", loc="lower left")
+    fig.suptitle(f"Hyperflux scheduler tracking on {model}", y=1.0)
+    return fig
+
 @figure("scheduler_tracking", "The pressure scheduler tracking its reference trajectory")
 def scheduler_tracking(runs: pd.DataFrame) -> list[Figure]:
-    "Density against epoch beside the reference trajectory E(e) the scheduler follows, one panel per target."
-    import matplotlib.pyplot as plt
-    hf = _need(_scheduler_runs(runs), "Hyperflux accuracy runs")
-    out = []
-    for (arch, ds), g in hf.groupby(["arch", "dataset"]):
-        targets = sorted(g.target_sparsity_pct.unique())
-        with figure_style():
-            ncols = min(3, len(targets)); nrows = math.ceil(len(targets) / ncols)
-            fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False, sharey=True)
-            for ax in list(axes.flat)[len(targets):]: ax.set_visible(False)
-            for ax, target in zip(axes.flat, targets):
-                gt = g[g.target_sparsity_pct == target]
-                r0 = gt.iloc[0]
-                T = int(r0.epochs_prune)
-                ref = ReferenceTrajectory((100 - target) * r0.pruning_target_factor, T, aggressivity=r0.aggressivity)
-                ax.plot(range(T + 1), ref.curve(), "k--", lw=1.5, label="reference E(e)")
-                for row in gt.itertuples():
-                    m = load_metrics(row.folder)
-                    ax.plot([0] + list(m.epoch), [100.0] + list(m.density_pct), lw=1.2, alpha=0.85, label=f"seed {row.seed}")
-                ax.axhline(100 - target, color="C3", ls=":", lw=1, label="final target")
-                shade_regrowth(ax, T, int(r0.epochs_prune + r0.epochs_regrow), label=False)
-                ax.set_yscale("log"); ax.set_xlabel("epoch"); ax.set_title(f"target sparsity {target:g} %")
-            for row in axes: row[0].set_ylabel("density (% kept, log)")
-            axes.flat[0].legend(fontsize="x-small", loc="lower left")
-            fig.suptitle(f"Hyperflux scheduler tracking on {model_label(arch, ds)}", y=1.0)
-            fig.tight_layout()
-        out.append(Figure(f"scheduler_tracking-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"Hyperflux on {model_label(arch, ds)}: measured density after every epoch (solid, one line "
-                          f"per seed) against the reference trajectory E(e) that the pressure scheduler tracks during "
-                          f"the pruning stage (dashed, PAPER A.9); dotted: the final target; shaded: regrowth."))
-    return out
+    "Density against epoch beside the reference trajectory E(e) the scheduler followed (metrics.csv), per target."
+    return per_model(_need(_scheduler_runs(runs), "Hyperflux accuracy runs"), _draw_tracking, "scheduler_tracking",
+                     "Hyperflux on {model}: measured density after every epoch (solid, one line per seed) against the "
+                     "reference trajectory E(e) that the pressure scheduler tracks during the pruning stage (dashed, "
+                     "PAPER A.9, as the engine recorded it); dotted: the final target; shaded: regrowth.")
 
 # %% ../nbs/10_report.ipynb #a0e52b2c
 def _layer_table(rows: pd.DataFrame) -> pd.DataFrame:
     "layers.csv of every run in `rows`, with the run's method, target sparsity and seed."
     parts = []
     for r in rows.itertuples():
-        lay = pd.read_csv(Path(r.folder) / "layers.csv")
+        lay = pd.read_csv(Path(r.folder) / LAYERS)
         parts.append(lay.assign(method=r.method, target_sparsity_pct=r.target_sparsity_pct, seed=r.seed))
     return pd.concat(parts, ignore_index=True)
+
+def _top_common_target(g: pd.DataFrame) -> float:
+    "The highest target sparsity that the most methods of `g` were run at."
+    common = g.groupby("target_sparsity_pct").method.nunique()
+    return common[common == common.max()].index.max()
+
+def _layer_bars(ax, data: pd.DataFrame, hue: str, names: dict, order: list, title: str, legend_title: str):
+    "Bars of layer density (log) per layer, one bar per `hue` value."
+    import seaborn as sns
+    data = data.assign(layer_name=data.layer.map(names))
+    hue_order = method_order(data.method) if hue == "method" else sorted(data[hue].unique())
+    palette = {m: color_of(m) for m in hue_order} if hue == "method" else "viridis"
+    sns.barplot(data=data, x="layer_name", y="density_pct", hue=hue, hue_order=hue_order,
+                order=[names[l] for l in order], palette=palette, errorbar="sd" if data.seed.nunique() > 1 else None,
+                ax=ax, err_kws={"linewidth": 1})
+    ax.set_yscale("log")
+    ax.set_ylabel("layer density (% kept, log)")
+    ax.set_xlabel("layer (prunable weights)")
+    ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [method_label(l) for l in labels] if hue == "method" else [f"{float(l):g}" for l in labels]
+    ax.legend(handles, labels, title=legend_title, fontsize="x-small", title_fontsize="x-small", ncol=2)
+
+def _draw_layerwise(g: pd.DataFrame, model: str, notes: list):
+    "Left: Hyperflux's layer densities at each target; right: every method at the highest common target."
+    lay = _layer_table(g)
+    order = list(dict.fromkeys(lay.layer))
+    names = {r.layer: f"{r.layer}\n{r.prunable:,} w" for r in lay.drop_duplicates("layer").itertuples()}
+    hf, top = lay[lay.method == "hyperflux"], _top_common_target(g)
+    panels = []
+    if len(hf): panels.append((hf, "target_sparsity_pct", "Hyperflux at each target sparsity", "target sparsity (%)"))
+    panels.append((lay[lay.target_sparsity_pct == top], "method", f"every method at {top:g} % sparsity", "method"))
+    width = max(6, 0.9 * len(order) * 3) * len(panels) / 1.6
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.4), squeeze=False)
+    for ax, panel in zip(axes.flat, panels): _layer_bars(ax, *panel[:2], names, order, *panel[2:])
+    fig.suptitle(f"Final density of each layer, {model} (mean ± std over seeds)", y=1.0)
+    return fig
 
 @figure("layerwise_density", "Layer-wise density")
 def layerwise_density(runs: pd.DataFrame) -> list[Figure]:
     "Final density of each layer: Hyperflux at every target, and every method at the highest common target."
-    import matplotlib.pyplot as plt, seaborn as sns
     acc = _need(runs_in(runs, "accuracy"), "accuracy runs")
     acc = _need(acc[(acc.method != "dense") & acc.pressure.isna() & acc.step_pressure.isna()], "pruning runs")
-    out = []
-    for (arch, ds), g in acc.groupby(["arch", "dataset"]):
-        lay = _layer_table(g)
-        order = list(dict.fromkeys(lay.layer))
-        names = {r.layer: f"{r.layer}\n{r.prunable:,} w" for r in lay.drop_duplicates("layer").itertuples()}
-        hf = lay[lay.method == "hyperflux"]
-        common = g.groupby("target_sparsity_pct").method.nunique()
-        top_target = common[common == common.max()].index.max()
-        at_top = lay[lay.target_sparsity_pct == top_target]
-        panels = [(hf, "target_sparsity_pct", "Hyperflux at each target sparsity", "target sparsity (%)")] if len(hf) else []
-        panels.append((at_top, "method", f"every method at {top_target:g} % sparsity", "method"))
-        with figure_style():
-            fig, axes = plt.subplots(1, len(panels), figsize=(max(6, 0.9 * len(order) * 3) * len(panels) / 1.6, 4.4), squeeze=False)
-            for ax, (data, hue, title, legend_title) in zip(axes.flat, panels):
-                data = data.assign(layer_name=data.layer.map(names))
-                hue_order = method_order(data.method) if hue == "method" else sorted(data[hue].unique())
-                palette = {m: color_of(m) for m in hue_order} if hue == "method" else "viridis"
-                sns.barplot(data=data, x="layer_name", y="density_pct", hue=hue, hue_order=hue_order, order=[names[l] for l in order],
-                            palette=palette, errorbar=("sd") if data.seed.nunique() > 1 else None, ax=ax, err_kws={"linewidth": 1})
-                ax.set_yscale("log"); ax.set_ylabel("layer density (% kept, log)"); ax.set_xlabel("layer (prunable weights)")
-                ax.set_title(title)
-                handles, labels = ax.get_legend_handles_labels()
-                if hue == "method": labels = [method_label(l) for l in labels]
-                else: labels = [f"{float(l):g}" for l in labels]
-                ax.legend(handles, labels, title=legend_title, fontsize="x-small", title_fontsize="x-small", ncol=2)
-            fig.suptitle(f"Final density of each layer, {model_label(arch, ds)} (mean ± std over seeds)", y=1.0)
-            fig.tight_layout()
-        out.append(Figure(f"layerwise_density-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"{model_label(arch, ds)}: the final density of each prunable layer (log scale), mean over "
-                          f"seeds with one standard deviation; left: Hyperflux at each target sparsity; right: every "
-                          f"method at {top_target:g} % sparsity. A missing bar is a layer pruned away entirely."))
-    return out
+    caption = lambda g, model: (f"{model}: the final density of each prunable layer (log scale), mean over seeds "
+                                f"with one standard deviation; left: Hyperflux at each target sparsity; right: every "
+                                f"method at {_top_common_target(g):g} % sparsity. A missing bar is a layer pruned away "
+                                f"entirely.")
+    return per_model(acc, _draw_layerwise, "layerwise_density", caption)
 
 # %% ../nbs/10_report.ipynb #0a0778d1
+_FLIP_PANELS = [("flips_in", "regrown during the epoch (pruned → present)"),
+                ("flips_out", "pruned during the epoch (present → pruned)"),
+                ("projected_out", "present beyond the budget, cut by the projection")]
+
+def _mean_metrics(g: pd.DataFrame) -> pd.DataFrame:
+    "metrics.csv of every run in `g`, averaged over seeds per (target, epoch)."
+    frames = [load_metrics(r.folder).assign(target=r.target_sparsity_pct) for r in g.itertuples()]
+    return pd.concat(frames).groupby(["target", "epoch"]).mean(numeric_only=True).reset_index()
+
+def _has_projection(g: pd.DataFrame) -> bool:
+    "Did the runs of `g` record weights cut by the budget projection?"
+    m = _mean_metrics(g)
+    return "projected_out" in m and m.projected_out.notna().any()
+
+def _draw_flips(g: pd.DataFrame, model: str, notes: list):
+    "Flips in, flips out (and projected out) per epoch, one line per target sparsity."
+    m, targets = _mean_metrics(g), sorted(g.target_sparsity_pct.unique())
+    colors, cols = _target_colors(targets), _FLIP_PANELS[:3 if _has_projection(g) else 2]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.6 * len(cols), 3.9), squeeze=False, sharey=True)
+    for ax, (col, title) in zip(axes.flat, cols):
+        for target in targets:
+            mt = m[m.target == target]
+            ax.plot(mt.epoch, mt[col], color=colors[target], lw=1.3, marker="o", ms=2.5, label=f"{target:g} %")
+        shade_regrowth(ax, *_stage_bounds(g), label=col == "flips_in")
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_xlabel("epoch")
+        ax.set_title(title, fontsize="small")
+    axes.flat[0].set_ylabel("weights per epoch (mean over seeds, symlog)")
+    axes.flat[0].legend(title="target sparsity", fontsize="x-small", title_fontsize="x-small")
+    fig.suptitle(f"Hyperflux mask flips on {model} ({_seeds(g)})", y=1.0)
+    return fig
+
+def _flips_caption(g: pd.DataFrame, model: str) -> str:
+    "The caption of the implicit-regrowth figure (it names the projection panel when there is one)."
+    projection = ("; right: with budgeted regrowth, the weights present beyond the target count that the end-of-epoch "
+                  "projection cut (at the end of pruning and in each regrowth epoch: weights that grew back by flux "
+                  "beyond the budget).")
+    return (f"Hyperflux on {model}: how many weights changed side in each epoch, mean over seeds. Pruned weights whose "
+            f"flux exceeds the pressure come back by themselves (implicit regrowth, left) while others are pruned "
+            f"(middle)" + (projection if _has_projection(g) else "."))
+
 @figure("implicit_regrowth", "Implicit regrowth: mask flips per epoch")
 def implicit_regrowth(runs: pd.DataFrame) -> list[Figure]:
     "Weights whose mask flipped pruned -> present (in) and present -> pruned (out) in each epoch, Hyperflux runs."
-    import matplotlib.pyplot as plt, seaborn as sns
-    hf = _need(_scheduler_runs(runs), "Hyperflux accuracy runs")
-    out = []
-    for (arch, ds), g in hf.groupby(["arch", "dataset"]):
-        targets = sorted(g.target_sparsity_pct.unique())
-        colors = dict(zip(targets, sns.color_palette("viridis", len(targets))))
-        frames = [load_metrics(r.folder).assign(target=r.target_sparsity_pct) for r in g.itertuples()]
-        m = pd.concat(frames).groupby(["target", "epoch"]).mean(numeric_only=True).reset_index()
-        has_proj = "projected_out" in m and m.projected_out.notna().any()
-        cols = [("flips_in", "regrown during the epoch (pruned → present)"), ("flips_out", "pruned during the epoch (present → pruned)")]
-        if has_proj: cols.append(("projected_out", "present beyond the budget, cut by the projection"))
-        with figure_style():
-            fig, axes = plt.subplots(1, len(cols), figsize=(4.6 * len(cols), 3.9), squeeze=False, sharey=True)
-            for ax, (col, title) in zip(axes.flat, cols):
-                for target in targets:
-                    mt = m[m.target == target]
-                    ax.plot(mt.epoch, mt[col], color=colors[target], lw=1.3, marker="o", ms=2.5, label=f"{target:g} %")
-                tp, total = int(g.epochs_prune.max()), int((g.epochs_prune + g.epochs_regrow).max())
-                shade_regrowth(ax, tp, total, label=col == "flips_in")
-                ax.set_yscale("symlog", linthresh=1); ax.set_xlabel("epoch"); ax.set_title(title, fontsize="small")
-            axes.flat[0].set_ylabel("weights per epoch (mean over seeds, symlog)")
-            axes.flat[0].legend(title="target sparsity", fontsize="x-small", title_fontsize="x-small")
-            fig.suptitle(f"Hyperflux mask flips on {model_label(arch, ds)} ({_seeds(g)})", y=1.0)
-            fig.tight_layout()
-        out.append(Figure(f"implicit_regrowth-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"Hyperflux on {model_label(arch, ds)}: how many weights changed side in each epoch, mean over "
-                          f"seeds. Pruned weights whose flux exceeds the pressure come back by themselves (implicit "
-                          f"regrowth, left) while others are pruned (middle)"
-                          + ("; right: with budgeted regrowth, the weights present beyond the target count that the "
-                             "end-of-epoch projection cut (at the end of pruning and in each regrowth epoch: weights that "
-                             "grew back by flux beyond the budget)." if has_proj else ".")))
-    return out
+    return per_model(_need(_scheduler_runs(runs), "Hyperflux accuracy runs"), _draw_flips, "implicit_regrowth",
+                     _flips_caption)
 
 # %% ../nbs/10_report.ipynb #6b755217
 def _convergence_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    "The constant-pressure runs of the convergence study."
     conv = runs_in(runs, "convergence")
     return _need(conv[conv.pressure.notna()] if not conv.empty else conv, "constant-pressure convergence runs")
 
 def _log2_label(p: float) -> str:
+    "'2^-3' for a power of two, else the number."
     k = math.log2(p) if p > 0 else float("nan")
     return f"2^{k:g}" if p > 0 and abs(k - round(k)) < 1e-9 else f"{p:g}"
+
+def _draw_convergence(g: pd.DataFrame, model: str, notes: list):
+    "Density against epoch (log-log), one colour per constant pressure, each run's final density dotted."
+    ps = sorted(g.pressure.unique())
+    colors = _target_colors(ps)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for p in ps:
+        for j, row in enumerate(g[g.pressure == p].itertuples()):
+            m = load_metrics(row.folder)
+            ax.plot(m.epoch, m.density_pct, color=colors[p], lw=1.4, label=f"P = {_log2_label(p)}" if j == 0 else None)
+            ax.axhline(m.density_pct.iloc[-1], color=colors[p], ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch (log)")
+    ax.set_ylabel("density (% of weights kept, log)")
+    opt = "/".join(sorted(g.optimizer.unique()))
+    ax.set_title(f"Hyperflux at constant pressure, {model} ({opt} weights, {_seeds(g)})")
+    ax.legend(fontsize="x-small", loc="lower left", ncol=2)
+    return fig
 
 @figure("convergence", "Density against epoch under constant pressure")
 def convergence(runs: pd.DataFrame) -> list[Figure]:
     "Density after every epoch for each constant pressure P (log-log), with each run's final density dotted."
-    import matplotlib.pyplot as plt, seaborn as sns
-    conv = _convergence_runs(runs)
-    out = []
-    for (arch, ds), g in conv.groupby(["arch", "dataset"]):
-        ps = sorted(g.pressure.unique())
-        colors = dict(zip(ps, sns.color_palette("viridis", len(ps))))
-        with figure_style():
-            fig, ax = plt.subplots(figsize=(7.5, 4.8))
-            for p in ps:
-                for j, row in enumerate(g[g.pressure == p].itertuples()):
-                    m = load_metrics(row.folder)
-                    ax.plot(m.epoch, m.density_pct, color=colors[p], lw=1.4, label=f"P = {_log2_label(p)}" if j == 0 else None)
-                    ax.axhline(m.density_pct.iloc[-1], color=colors[p], ls=":", lw=0.8)
-            ax.set_xscale("log"); ax.set_yscale("log")
-            ax.set_xlabel("epoch (log)"); ax.set_ylabel("density (% of weights kept, log)")
-            opt = "/".join(sorted(g.optimizer.unique()))
-            ax.set_title(f"Hyperflux at constant pressure, {model_label(arch, ds)} ({opt} weights, {_seeds(g)})")
-            ax.legend(fontsize="x-small", loc="lower left", ncol=2)
-            fig.tight_layout()
-        out.append(Figure(f"convergence-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"{model_label(arch, ds)} trained from scratch under a constant pressure P (one colour per "
-                          f"P): density after every epoch, log-log, as in the paper's convergence figure (PAPER C.4, D2). "
-                          f"Each run settles at a density set by P; dotted lines mark each run's final density."))
-    return out
+    return per_model(_convergence_runs(runs), _draw_convergence, "convergence",
+                     "{model} trained from scratch under a constant pressure P (one colour per P): density after every "
+                     "epoch, log-log, as in the paper's convergence figure (PAPER C.4, D2). Each run settles at a "
+                     "density set by P; dotted lines mark each run's final density.")
 
 # %% ../nbs/10_report.ipynb #1e32a889
 def authors_lenet_pressure() -> pd.DataFrame:
@@ -396,68 +452,77 @@ def fit_with_fallback(saliency, density_pct):
     except HyperfluxError: return fit_power_law(saliency, density_pct, (0.0, 99.999))
 
 # %% ../nbs/10_report.ipynb #5c0f9c04
+def _fitted_laws(ax, p: np.ndarray, d: np.ndarray, notes: list):
+    "Draw the power law and the quadratic law fitted to (p, d); a fit that cannot be made goes to `notes`."
+    grid = np.geomspace(p[p > 0].min(), p.max(), 200)
+    try:
+        pw = fit_with_fallback(p, d)
+        ax.plot(grid, pw.predict(grid), color="C3", lw=1.8,
+                label=f"power law S = c·P^(−α): α = {pw.alpha:.3f}, c = {pw.c:.3g}, R² = {pw.r2:.3f} "
+                      f"(fit on {pw.region[0]:g}–{pw.region[1]:.3g} %)")
+    except HyperfluxError as e: notes.append(f"power law not fitted: {e}")
+    try:
+        q = fit_quadratic_law(p, d)
+        ax.plot(grid, q.predict(grid), color="C3", ls="--", lw=1.4,
+                label=f"quadratic law: α₀ = {q.alpha0:.3f}, α₁ = {q.alpha1:.4f}, R² = {q.r2:.3f}")
+    except HyperfluxError as e: notes.append(f"quadratic law not fitted: {e}")
+
+def _authors_pressure_points(ax):
+    "The authors' final density against pressure: LeNet-300/MNIST and ResNet-50/CIFAR-10."
+    lenet = authors_lenet_pressure()
+    ax.scatter(lenet.pressure, lenet.density_pct, marker="s", facecolors="none", edgecolors="C0", s=30,
+               label="authors: LeNet-300 / MNIST, 300 epochs (repository history)")
+    r50 = read_law_csv(authors_law_files()["R50C10_Pressure"])
+    ax.scatter(r50.saliency, r50.density_pct, marker="^", facecolors="none", edgecolors="C2", s=30,
+               label="authors: ResNet-50 / CIFAR-10 (R50C10_Pressure.csv)")
+
+def _draw_pressure_law(g: pd.DataFrame, model: str, notes: list):
+    "Final density against constant pressure, log-log, with both fitted laws and the authors' points."
+    p, d = g.pressure.to_numpy(float), g.density_pct.to_numpy(float)
+    fig, ax = plt.subplots(figsize=(7.2, 5))
+    ax.scatter(p, d, color="C3", s=28, zorder=3, label=f"ours: {model} ({_seeds(g)})")
+    _fitted_laws(ax, p, d, notes)
+    _authors_pressure_points(ax)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("constant pressure P (log)")
+    ax.set_ylabel("final density (% of weights kept, log)")
+    ax.set_title("Final density against constant pressure")
+    ax.legend(fontsize="x-small", loc="lower left")
+    return fig
+
 @figure("pressure_law", "Final density against pressure, with the power law and quadratic law")
 def pressure_law(runs: pd.DataFrame) -> list[Figure]:
     "Final density against constant pressure P (log-log): ours with both fitted laws, beside the authors' data."
-    import matplotlib.pyplot as plt
-    conv = _convergence_runs(runs)
-    out = []
-    for (arch, ds), g in conv.groupby(["arch", "dataset"]):
-        p, d = g.pressure.to_numpy(float), g.density_pct.to_numpy(float)
-        with figure_style():
-            fig, ax = plt.subplots(figsize=(7.2, 5))
-            ax.scatter(p, d, color="C3", s=28, zorder=3, label=f"ours: {model_label(arch, ds)} ({_seeds(g)})")
-            grid = np.geomspace(p[p > 0].min(), p.max(), 200)
-            try:
-                pw = fit_with_fallback(p, d)
-                ax.plot(grid, pw.predict(grid), color="C3", lw=1.8,
-                        label=f"power law S = c·P^(−α): α = {pw.alpha:.3f}, c = {pw.c:.3g}, R² = {pw.r2:.3f} "
-                              f"(fit on {pw.region[0]:g}–{pw.region[1]:.3g} %)")
-            except HyperfluxError: pass
-            try:
-                q = fit_quadratic_law(p, d)
-                ax.plot(grid, q.predict(grid), color="C3", ls="--", lw=1.4,
-                        label=f"quadratic law: α₀ = {q.alpha0:.3f}, α₁ = {q.alpha1:.4f}, R² = {q.r2:.3f}")
-            except HyperfluxError: pass
-            lenet = authors_lenet_pressure()
-            ax.scatter(lenet.pressure, lenet.density_pct, marker="s", facecolors="none", edgecolors="C0", s=30,
-                       label="authors: LeNet-300 / MNIST, 300 epochs (repository history)")
-            r50 = read_law_csv(authors_law_files()["R50C10_Pressure"])
-            ax.scatter(r50.saliency, r50.density_pct, marker="^", facecolors="none", edgecolors="C2", s=30,
-                       label="authors: ResNet-50 / CIFAR-10 (R50C10_Pressure.csv)")
-            ax.set_xscale("log"); ax.set_yscale("log")
-            ax.set_xlabel("constant pressure P (log)"); ax.set_ylabel("final density (% of weights kept, log)")
-            ax.set_title("Final density against constant pressure")
-            ax.legend(fontsize="x-small", loc="lower left")
-            fig.tight_layout()
-        out.append(Figure(f"pressure_law-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"Final density reached under each constant pressure P, log-log (PAPER D1): our "
-                          f"{model_label(arch, ds)} runs with the fitted power law (solid) and v2's quadratic log-log law "
-                          f"(dashed), beside the authors' LeNet-300/MNIST values (300 epochs) and ResNet-50/CIFAR-10 file. "
-                          f"Our runs are shorter and on other data, so only the shapes compare."))
-    return out
+    return per_model(_convergence_runs(runs), _draw_pressure_law, "pressure_law",
+                     "Final density reached under each constant pressure P, log-log (PAPER D1): our {model} runs with "
+                     "the fitted power law (solid) and v2's quadratic log-log law (dashed), beside the authors' "
+                     "LeNet-300/MNIST values (300 epochs) and ResNet-50/CIFAR-10 file. Our runs are shorter and on "
+                     "other data, so only the shapes compare.")
 
 # %% ../nbs/10_report.ipynb #134964c0
-LAW_FAMILIES = {  # our method -> (family name, the authors' files of that family)
-    "imp": ("Magnitude (IMP with rewinding)", ["R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude"]),
-    "magnitude": ("Magnitude (iterative, 10 % per step)", ["R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude"]),
-    "gmp": ("Magnitude (GMP, cubic schedule)", ["R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude"]),
-    "taylor": ("Taylor", ["R50C10_TaylorPercentage"]),
-    "hyperflux": ("Hyperflux pressure (L0)", ["R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"]),
-}
+def law_family(method: str) -> tuple[str, list[str]]:
+    "(family name, the authors' files of that family) of `method`, from its registered record."
+    info = _method_record(method)
+    if info is None: return method, []
+    return info.law_family or info.label, list(info.law_reference)
 
 def pooled_law(folders: Iterable[str | Path], label: str = "") -> LawData:
     "The law.csv points of several runs (e.g. seeds) as one LawData."
-    parts = [read_law_csv(Path(f) / "law.csv") for f in folders]
-    cat = lambda name: None if any(getattr(p, name) is None for p in parts) else np.concatenate([getattr(p, name) for p in parts])
-    return LawData(saliency=cat("saliency"), density_pct=cat("density_pct"), test_acc_pct=cat("test_acc_pct"), epoch=cat("epoch"),
+    parts = [read_law_csv(Path(f) / LAW) for f in folders]
+    def cat(name):
+        "The column `name` of every part, joined (None when a part lacks it)."
+        if any(getattr(p, name) is None for p in parts): return None
+        return np.concatenate([getattr(p, name) for p in parts])
+    return LawData(saliency=cat("saliency"), density_pct=cat("density_pct"), test_acc_pct=cat("test_acc_pct"),
+                   epoch=cat("epoch"),
                    saliency_col=parts[0].saliency_col, density_col=parts[0].density_col,
                    n_rows=sum(p.n_rows for p in parts), n_dropped=sum(p.n_dropped for p in parts), path=label)
 
 def _law_runs(runs: pd.DataFrame) -> pd.DataFrame:
     law = runs_in(runs, "law")
     law = _need(law, "law runs")
-    has = law.folder.apply(lambda f: (Path(f) / "law.csv").exists())
+    has = law.folder.apply(lambda f: (Path(f) / LAW).exists())
     return _need(law[has], "law runs with a law.csv")
 
 # %% ../nbs/10_report.ipynb #66173efc
@@ -469,10 +534,11 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
     out = []
     for method in method_order(law.method):
         g = law[law.method == method]
-        family, authors = LAW_FAMILIES.get(method, (method_label(method), []))
+        family, authors = law_family(method)
         sources = {}
         for (arch, ds), gg in g.groupby(["arch", "dataset"]):
-            sources[f"ours · {method_label(method)} · {model_label(arch, ds)} ({_seeds(gg)})"] = pooled_law(gg.folder, f"ours {method} {arch} {ds}")
+            name = f"ours · {method_label(method)} · {model_label(arch, ds)} ({_seeds(gg)})"
+            sources[name] = pooled_law(gg.folder, f"ours {method} {arch} {ds}")
         for stem in authors: sources[f"authors · {AUTHORS_LAW_PANELS[stem]}"] = files[stem]
         with figure_style():
             fig = law_panels_figure(sources, ncols=min(4, len(sources)))
@@ -496,46 +562,60 @@ def authors_pruning_laws(runs: pd.DataFrame) -> list[Figure]:
                    "(0.5, 50] % density and the detected region breakpoints.")]
 
 # %% ../nbs/10_report.ipynb #3b447892
+def _layer_lines(ax, m: pd.DataFrame, patterns: list, first: bool):
+    "Each layer's density against epoch (the pressured layers bold), and where a pressured layer vanished."
+    layer_cols = [c for c in m.columns if c.startswith("density_pct:")] or ["density_pct"]
+    for i, col in enumerate(layer_cols):
+        name = col.split(":", 1)[1] if ":" in col else "all layers"
+        pressed = any(re.search(p, name) for p in patterns)
+        ax.plot(m.epoch, m[col], color=f"C{i}", lw=2.2 if pressed else 1.2, ls="-" if pressed else "--", alpha=0.9,
+                label=(f"{name} (under pressure)" if pressed else name) if first else None)
+        gone = m.epoch[m[col] <= 0]
+        if pressed and len(gone):   # log axes cannot show 0: mark where the layer vanished
+            e = int(gone.iloc[0])
+            p = float(m.pressure[m.epoch == e].iloc[0])
+            label = f"{name} fully pruned (epoch {e}, P = {p:g})" if first else None
+            ax.axvline(e, color=f"C{i}", ls="-.", lw=1, label=label)
+
+def _draw_bottleneck(g: pd.DataFrame, model: str, notes: list):
+    "Layer densities (left axis) and the pressure (right axis) against epoch."
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    twin = ax.twinx()
+    patterns = list(g.pressure_layers.iloc[0] or ())
+    for j, row in enumerate(g.itertuples()):
+        m = load_metrics(row.folder)
+        _layer_lines(ax, m, patterns, first=j == 0)
+        if j == 0: twin.plot(m.epoch, m.pressure.where(m.pressure > 0), color="k", lw=1, ls=":", label="pressure P")
+    if not any(c.startswith("density_pct:") for c in load_metrics(g.iloc[0].folder).columns):
+        notes.append("no per-layer density in metrics.csv (the run did not set log_layers: true)")
+    ax.set_yscale("log")
+    twin.set_yscale("log")
+    twin.grid(False)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("layer density (% kept, log)")
+    twin.set_ylabel("pressure P (log)")
+    ax.set_title(f"Bottleneck on {model}: pressure only on {', '.join(patterns)} ({_seeds(g)})")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize="x-small", loc="lower left")
+    return fig
+
+def _bottleneck_caption(g: pd.DataFrame, model: str) -> str:
+    "The caption of a bottleneck figure, with the pressure schedule of its runs."
+    step = g.iloc[0].step_pressure
+    base, k0, every, start = step if step else (None,) * 4
+    sched = (f"P = {base:g}^k, k = {k0:g}, {k0 + 1:g}, … raised every {every:g} epochs after epoch {start:g}" if base
+             else "its pressure")
+    return (f"{model}: only the last layer is under pressure ({sched}; the normaliser stays the whole network's "
+            f"weight count), the other layers' masks follow the data gradient alone. Layer densities against epoch "
+            f"(left axis) and the pressure (right axis, dotted): the essential connections of the bottleneck resist "
+            f"even exponentially growing pressure (PAPER C.5).")
+
 @figure("bottleneck", "Bottleneck: pressure on the last layer only")
 def bottleneck(runs: pd.DataFrame) -> list[Figure]:
     "Density of each layer against epoch while only the pressured layer(s) feel a stepwise rising pressure."
-    import matplotlib.pyplot as plt
-    bn = _need(runs_in(runs, "bottleneck"), "bottleneck runs")
-    out = []
-    for (arch, ds), g in bn.groupby(["arch", "dataset"]):
-        with figure_style():
-            fig, ax = plt.subplots(figsize=(7.5, 4.6))
-            twin = ax.twinx()
-            patterns = list(g.pressure_layers.iloc[0] or ())
-            for j, row in enumerate(g.itertuples()):
-                m = load_metrics(row.folder)
-                layer_cols = [c for c in m.columns if c.startswith("density_pct:")] or ["density_pct"]
-                for i, col in enumerate(layer_cols):
-                    name = col.split(":", 1)[1] if ":" in col else "all layers"
-                    pressed = any(re.search(p, name) for p in patterns)
-                    ax.plot(m.epoch, m[col], color=f"C{i}", lw=2.2 if pressed else 1.2, ls="-" if pressed else "--",
-                            alpha=0.9, label=(f"{name} (under pressure)" if pressed else name) if j == 0 else None)
-                    gone = m.epoch[m[col] <= 0]
-                    if pressed and len(gone):   # log axes cannot show 0: mark where the layer vanished
-                        e = int(gone.iloc[0]); p = float(m.pressure[m.epoch == e].iloc[0])
-                        ax.axvline(e, color=f"C{i}", ls="-.", lw=1,
-                                   label=f"{name} fully pruned (epoch {e}, P = {p:g})" if j == 0 else None)
-                if j == 0: twin.plot(m.epoch, m.pressure.where(m.pressure > 0), color="k", lw=1, ls=":", label="pressure P")
-            ax.set_yscale("log"); twin.set_yscale("log"); twin.grid(False)
-            ax.set_xlabel("epoch"); ax.set_ylabel("layer density (% kept, log)"); twin.set_ylabel("pressure P (log)")
-            r0 = g.iloc[0]
-            ax.set_title(f"Bottleneck on {model_label(arch, ds)}: pressure only on {', '.join(patterns)} ({_seeds(g)})")
-            h1, l1 = ax.get_legend_handles_labels(); h2, l2 = twin.get_legend_handles_labels()
-            ax.legend(h1 + h2, l1 + l2, fontsize="x-small", loc="lower left")
-            fig.tight_layout()
-        base, k0, every, start = r0.step_pressure if r0.step_pressure else (None,) * 4
-        sched = f"P = {base:g}^k, k = {k0:g}, {k0 + 1:g}, … raised every {every:g} epochs after epoch {start:g}" if base else "its pressure"
-        out.append(Figure(f"bottleneck-{arch}-{ds}", fig, subtitle=model_label(arch, ds), caption=
-                          f"{model_label(arch, ds)}: only the last layer is under pressure ({sched}; the normaliser stays "
-                          f"the whole network's weight count), the other layers' masks follow the data gradient alone. "
-                          f"Layer densities against epoch (left axis) and the pressure (right axis, dotted): the "
-                          f"essential connections of the bottleneck resist even exponentially growing pressure (PAPER C.5)."))
-    return out
+    return per_model(_need(runs_in(runs, "bottleneck"), "bottleneck runs"), _draw_bottleneck, "bottleneck",
+                     _bottleneck_caption)
 
 # %% ../nbs/10_report.ipynb #d5cbbc64
 def markdown_table(df: pd.DataFrame) -> str:
@@ -563,7 +643,8 @@ def latex_table(df: pd.DataFrame, caption: str = "", label: str = "") -> str:
     lines = [r"\begin{table}[t]", r"\centering", r"\small"]
     if caption: lines.append(rf"\caption{{{latex_escape(caption)}}}")
     if label: lines.append(rf"\label{{{label}}}")
-    lines += [rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(latex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    header = " & ".join(latex_escape(c) for c in df.columns) + r" \\"
+    lines += [rf"\begin{{tabular}}{{{cols}}}", r"\toprule", header, r"\midrule"]
     lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -621,13 +702,15 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
     cells = s.assign(cell=[_mean_std(runs_in(runs, "accuracy").pipe(lambda a: a[(a.arch == r.arch) & (a.dataset == r.dataset)
                            & (a.method == r.method) & np.isclose(a.target_sparsity_pct, r.target)]).test_acc_pct)
                            for r in s.itertuples()])
-    wide = cells.pivot_table(index=["arch", "dataset", "method"], columns="target", values="cell", aggfunc="first").reset_index()
+    wide = cells.pivot_table(index=["arch", "dataset", "method"], columns="target", values="cell", aggfunc="first")
+    wide = wide.reset_index()
     wide["order"] = wide.method.map({m: i for i, m in enumerate(method_order(wide.method))})
     wide = wide.sort_values(["arch", "dataset", "order"]).drop(columns="order")
     df = pd.DataFrame({"model / data": [model_label(a, d) for a, d in zip(wide.arch, wide.dataset)],
                        "method": [method_label(m) for m in wide.method]})
     for t in sorted(c for c in wide.columns if isinstance(c, float)): df[f"{t:g} %"] = wide[t].fillna("–").values
-    out.append(Table("accuracy_by_sparsity", df, "Final test accuracy in % (mean ± std over seeds), one column per target sparsity."))
+    out.append(Table("accuracy_by_sparsity", df,
+                     "Final test accuracy in % (mean ± std over seeds), one column per target sparsity."))
     return out
 
 # %% ../nbs/10_report.ipynb #0ff69eae
@@ -648,24 +731,29 @@ def _fit_row(source: str, family: str, model: str, s, d, region=DEFAULT_REGION, 
     row["α over seeds"] = per_seed or "–"
     return row
 
+def _alpha_over_seeds(folders) -> str:
+    "α fitted on each run's law.csv alone: mean ± std over the runs, and how many could not be fitted."
+    alphas, failed = [], 0
+    for f in folders:
+        one = read_law_csv(Path(f) / LAW)
+        try: alphas.append(fit_power_law(one.saliency, one.density_pct).alpha)
+        except HyperfluxError: failed += 1
+    text = (f"{np.mean(alphas):.3f} ± {np.std(alphas, ddof=1):.3f} ({len(alphas)} seeds)" if len(alphas) > 1
+            else f"{alphas[0]:.3f} (1 seed)" if alphas else "")
+    return text + (f"; {failed} seed(s) not fitted" if failed else "")
+
 def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     "Rows of the law-fit table: our law runs and convergence runs, then the authors' data."
     rows = []
     law = runs_in(runs, "law")
     if not law.empty:
-        law = law[law.folder.apply(lambda f: (Path(f) / "law.csv").exists())]
+        law = law[law.folder.apply(lambda f: (Path(f) / LAW).exists())]
         order = {m: i for i, m in enumerate(method_order(law.method))}
         groups = sorted(law.groupby(["method", "arch", "dataset"]), key=lambda kv: (order[kv[0][0]], kv[0][1:]))
         for (method, arch, ds), g in groups:
             data = pooled_law(g.folder)
-            alphas = []
-            for f in g.folder:
-                one = read_law_csv(Path(f) / "law.csv")
-                with contextlib.suppress(HyperfluxError): alphas.append(fit_power_law(one.saliency, one.density_pct).alpha)
-            spread = (f"{np.mean(alphas):.3f} ± {np.std(alphas, ddof=1):.3f} ({len(alphas)} seeds)" if len(alphas) > 1
-                      else f"{alphas[0]:.3f} (1 seed)" if alphas else "")
-            rows.append(_fit_row("ours", LAW_FAMILIES.get(method, (method_label(method),))[0], model_label(arch, ds),
-                                 data.saliency, data.density_pct, per_seed=spread))
+            rows.append(_fit_row("ours", law_family(method)[0], model_label(arch, ds),
+                                 data.saliency, data.density_pct, per_seed=_alpha_over_seeds(g.folder)))
     conv = runs_in(runs, "convergence")
     if not conv.empty:
         conv = conv[conv.pressure.notna()]
@@ -676,7 +764,8 @@ def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     for stem, path in files.items():
         data = read_law_csv(path)
         family = AUTHORS_LAW_PANELS[stem].split(" · ")[0]
-        rows.append(_fit_row("authors", family, AUTHORS_LAW_PANELS[stem].split(" · ")[1] + f" ({stem}.csv)", data.saliency, data.density_pct))
+        model = AUTHORS_LAW_PANELS[stem].split(" · ")[1] + f" ({stem}.csv)"
+        rows.append(_fit_row("authors", family, model, data.saliency, data.density_pct))
     lenet = authors_lenet_pressure()
     rows.append(_fit_row("authors", "Hyperflux constant pressure (final density vs P)", "LeNet-300-100 / MNIST (repository history)",
                          lenet.pressure, lenet.density_pct, region=None))
@@ -692,85 +781,96 @@ def law_fits(runs: pd.DataFrame) -> list[Table]:
                   "every point; for our law runs the seeds are pooled and α over single seeds is given too.")]
 
 # %% ../nbs/10_report.ipynb #0314a20f
-def _rel(path: Path, base: Path) -> str: return str(Path(path).relative_to(base))
+def _rel(path: Path, base: Path) -> str: return str(Path(path).relative_to(base))   # `path` relative to `base`
 
 def _previous_files(figures_dir: Path) -> set[str]:
     "Files listed by the manifest of the previous report in `figures_dir`."
-    old = read_json(figures_dir / "manifest.json") if (figures_dir / "manifest.json").exists() else None
-    if not old: return set()
+    old = read_json(figures_dir / "manifest.json") or {}
     return {f for entry in old.get("figures", []) + old.get("tables", []) for f in entry.get("files", [])}
 
-def build_report(folders: Iterable,                 # finished run folders: paths or (path, studies) pairs
-                 figures_dir: str | Path,           # where figures and tables go
-                 out=None,                          # where to print progress (default stdout; False: silent)
+def _save_figure(f: Figure, title: str, figures_dir: Path) -> dict:
+    "Write one figure as PNG and PDF; its manifest entry."
+    try: paths = save_figure(f.fig, figures_dir / f.stem)
+    finally: plt.close(f.fig)
+    return dict(name=f.stem, title=f"{title}: {f.subtitle}" if f.subtitle else title, status="made", caption=f.caption,
+                files=[_rel(p, figures_dir) for p in paths], **({"notes": f.notes} if f.notes else {}))
+
+def _save_table(t: Table, title: str, figures_dir: Path) -> dict:
+    "Write one table as Markdown, LaTeX and CSV; its manifest entry."
+    stem = figures_dir / "tables" / t.stem
+    atomic_write(stem.with_suffix(".md"), markdown_table(t.df))
+    atomic_write(stem.with_suffix(".tex"), latex_table(t.df, t.caption, f"tab:{t.stem}"))
+    atomic_write(stem.with_suffix(".csv"), t.df.to_csv(index=False))
+    return dict(name=t.stem, title=title, status="made", caption=t.caption,
+                files=[_rel(stem.with_suffix(s), figures_dir) for s in (".md", ".tex", ".csv")])
+
+def _emit(kind: str, name: str, title: str, fn: Callable, runs: pd.DataFrame, save: Callable, say) -> list[dict]:
+    "Make and save what one registered function draws; its manifest entries (skipped or failed: one, with a note)."
+    try:
+        entries = [save(item, title) for item in fn(runs)]
+        say(f"report: {kind} {name}: {', '.join(e['name'] for e in entries)}")
+        for e in entries:
+            for note in e.get("notes", []): say(f"report: {e['name']}: NOTE: {note}")
+        return entries
+    except NoRuns as e:
+        say(f"report: {kind} {name}: skipped ({e})")
+        return [dict(name=name, title=title, status="skipped", note=str(e), files=[])]
+    except Exception as e:
+        say(f"report: {kind} {name}: FAILED: {type(e).__name__}: {e}")
+        return [dict(name=name, title=title, status="failed", note=f"{type(e).__name__}: {e}", files=[])]
+    finally: plt.close("all")
+
+def build_report(folders: Iterable,         # finished run folders: paths or (path, studies) pairs
+                 figures_dir: str | Path,   # where figures and tables go
+                 out=None,                  # where to print progress (default stdout; False: silent)
                 ) -> dict:
     "Draw every figure and table the runs support; return {'figures': [...], 'tables': [...]} entries."
-    import matplotlib
-    import matplotlib.pyplot as plt
-    figures_dir = Path(figures_dir); (figures_dir / "tables").mkdir(parents=True, exist_ok=True)
+    figures_dir = Path(figures_dir)
+    (figures_dir / "tables").mkdir(parents=True, exist_ok=True)
     say = (lambda msg: None) if out is False else (lambda msg: print(msg, file=out or sys.stdout, flush=True))
-    previous = _previous_files(figures_dir)
-    runs = load_runs(folders)
+    previous, runs = _previous_files(figures_dir), load_runs(folders)
     entries = {"figures": [], "tables": []}
-    for name, (title, fn) in FIGURES.items():
-        base = dict(name=name, title=title)
-        try:
-            made = fn(runs)
-            for f in made:
-                try: paths = save_figure(f.fig, figures_dir / f.stem)
-                finally: plt.close(f.fig)
-                entries["figures"].append(dict(base, name=f.stem, title=f"{title}: {f.subtitle}" if f.subtitle else title,
-                                               status="made", caption=f.caption, files=[_rel(p, figures_dir) for p in paths]))
-            say(f"report: {name}: {', '.join(f.stem for f in made)}")
-        except NoRuns as e:
-            entries["figures"].append(dict(base, status="skipped", note=str(e), files=[])); say(f"report: {name}: skipped ({e})")
-        except Exception as e:
-            entries["figures"].append(dict(base, status="failed", note=f"{type(e).__name__}: {e}", files=[]))
-            say(f"report: {name}: FAILED: {type(e).__name__}: {e}")
-        finally: plt.close("all")
-    for name, (title, fn) in TABLES.items():
-        base = dict(name=name, title=title)
-        try:
-            for t in fn(runs):
-                stem = figures_dir / "tables" / t.stem
-                atomic_write(stem.with_suffix(".md"), markdown_table(t.df))
-                atomic_write(stem.with_suffix(".tex"), latex_table(t.df, t.caption, f"tab:{t.stem}"))
-                atomic_write(stem.with_suffix(".csv"), t.df.to_csv(index=False))
-                entries["tables"].append(dict(base, name=t.stem, status="made", caption=t.caption,
-                                              files=[_rel(stem.with_suffix(s), figures_dir) for s in (".md", ".tex", ".csv")]))
-            say(f"report: table {name}")
-        except NoRuns as e:
-            entries["tables"].append(dict(base, status="skipped", note=str(e), files=[])); say(f"report: table {name}: skipped ({e})")
-        except Exception as e:
-            entries["tables"].append(dict(base, status="failed", note=f"{type(e).__name__}: {e}", files=[]))
-            say(f"report: table {name}: FAILED: {type(e).__name__}: {e}")
+    for kind, registry, save in (("figures", FIGURES, _save_figure), ("tables", TABLES, _save_table)):
+        for name, (title, fn) in registry.items():
+            entries[kind] += _emit(kind[:-1], name, title, fn, runs, lambda item, t: save(item, t, figures_dir), say)
     made = {f for e in entries["figures"] + entries["tables"] for f in e["files"]}
     for stale in sorted(previous - made):
         with contextlib.suppress(OSError): (figures_dir / stale).unlink()
     return entries
 
 # %% ../nbs/10_report.ipynb #4ecca33b
+def _readme_header(m: dict) -> list[str]:
+    "The README's opening: a warning when the figures are not publishable, then how they were made."
+    lines = ["# Figures and tables", ""]
+    if m.get("publishable") is False:
+        reasons = "; ".join(m.get("not_publishable_because", []))
+        lines += [f"> **Not publishable**: {reasons}. Publish only figures made by `make paper` from a clean tree "
+                  "whose runs all carry the current engine version.", ""]
+    dirty = " (with uncommitted changes)" if m.get("git_dirty") else ""
+    lines += [f"Made by `{m.get('command', 'hyperflux paper')}` (profile `{m.get('profile')}`) on {m.get('date_utc')} "
+              f"at git commit `{(m.get('git_commit') or 'unknown')[:12]}`{dirty}, engine version "
+              f"`{m.get('engine_version', 'unknown')}`, from the run folders in `{m.get('runs_dir')}/` and the "
+              "reference data shipped in `hyperflux/reference/`. Nothing here is drawn by hand: `make paper` rebuilds "
+              "every file; `manifest.json` lists each run and its status.", ""]
+    if c := m.get("counts", {}):
+        lines += [f"Runs: {c.get('done', 0)} run now, {c.get('skipped', 0)} finished before, {c.get('failed', 0)} "
+                  f"failed, {c.get('missing', 0)} not run.", ""]
+    return lines
+
+def _readme_entry(e: dict) -> str:
+    "One README line: a made figure or table with its caption and notes, or why it is missing."
+    if e["status"] != "made": return f"- *{e['name']}* — {e['title']}: {e['status']} ({e.get('note', '')})"
+    stem = e["files"][0].rsplit(".", 1)[0] if e["files"] else e["name"]
+    notes = "".join(f" **Note:** {n}." for n in e.get("notes", []))
+    return f"- **{stem}** — {e['title']}. {e['caption']}{notes}"
+
 def write_figures_readme(figures_dir: str | Path, manifest: dict) -> Path:
-    "figures/README.md: what each figure and table is, and how it was made."
-    figures_dir = Path(figures_dir)
-    m = manifest
-    lines = ["# Figures and tables", "",
-             f"Made by `{m.get('command', 'hyperflux paper')}` (profile `{m.get('profile')}`) on {m.get('date_utc')} at git commit "
-             f"`{(m.get('git_commit') or 'unknown')[:12]}`{' (with uncommitted changes)' if m.get('git_dirty') else ''}, from the run folders "
-             f"in `{m.get('runs_dir')}/` and the reference data shipped in `hyperflux/reference/`. Nothing here is drawn by hand: "
-             "`make paper` rebuilds every file; `manifest.json` lists each run and its status.", ""]
-    c = m.get("counts", {})
-    if c: lines += [f"Runs: {c.get('done', 0)} run now, {c.get('skipped', 0)} finished before, {c.get('failed', 0)} failed, "
-                    f"{c.get('missing', 0)} not run.", ""]
-    lines += ["## Figures (PNG and PDF)", ""]
-    for e in m.get("figures", []):
-        if e["status"] == "made":
-            lines.append(f"- **{e['files'][0].rsplit('.', 1)[0]}** — {e['title']}. {e['caption']}")
-        else: lines.append(f"- *{e['name']}* — {e['title']}: {e['status']} ({e.get('note', '')})")
+    "README.md of a profile's figures: what each figure and table is, how it was made, what could not be drawn."
+    lines = _readme_header(manifest) + ["## Figures (PNG and PDF)", ""]
+    lines += [_readme_entry(e) for e in manifest.get("figures", [])]
     lines += ["", "## Tables (`tables/`: Markdown, LaTeX, CSV)", ""]
-    for e in m.get("tables", []):
-        if e["status"] == "made": lines.append(f"- **{e['name']}** — {e['title']}. {e['caption']}")
-        else: lines.append(f"- *{e['name']}* — {e['title']}: {e['status']} ({e.get('note', '')})")
-    path = figures_dir / "README.md"
+    tables = manifest.get("tables", [])
+    lines += [_readme_entry(dict(e, files=[e["name"]] if e["status"] == "made" else [])) for e in tables]
+    path = Path(figures_dir) / "README.md"
     atomic_write(path, "\n".join(lines) + "\n")
     return path

@@ -3,32 +3,37 @@ magnitude (the authors' "IMP": prune 10 % of the remaining weights by |w| while 
 and Hyperflux (P/N per epoch under a pressure raised step by step, B.4 (a)). Each run's law.csv, fitted in the
 default middle region (0.5 %, 50 %] with hyperflux.law.fit_power_law, must have R^2 >= 0.95.
 
-Measured (seeds 0, 1, 2, 2 CPU cores): magnitude alpha 2.28-2.33, R^2 0.980-0.983; taylor alpha 0.73-0.79,
-R^2 0.971-0.980; hyperflux alpha 0.82-0.84, R^2 0.978-0.979. benchmarks/law_families_lenet300_digits.py records them.
+The protocols are the seed-0 runs of the `law-digits` profile of paper.yaml, executed through the sweep machinery
+(hyperflux.sweep + hyperflux.executor), so the test and `make paper PROFILE=law-digits` cannot drift apart.
+Measured (seeds 0, 1, 2, 2 CPU cores; figures/history/law_families_lenet300_digits.md): magnitude alpha 2.28-2.33,
+R^2 0.980-0.983; taylor alpha 0.73-0.79, R^2 0.971-0.980; hyperflux alpha 0.82-0.84, R^2 0.978-0.979.
 """
 import pandas as pd
 import pytest
 
+from conftest import ROOT
+
+from hyperflux.executor import run_sweep
 from hyperflux.law import fit_power_law
-from hyperflux.train import recipe, train
+from hyperflux.sweep import load_profile
 
-# One protocol per family; benchmarks/law_families_lenet300_digits.py uses the same settings.
-FAMILIES = {
-    # 44 steps of 10 % (99 % sparsity) spread over 30 epochs, no fine-tuning: density 90 % -> 1 %
-    "magnitude": dict(method="magnitude", sparsity_pct=99.0, epochs_prune=30, epochs_regrow=0),
-    "taylor": dict(method="taylor", sparsity_pct=99.0, epochs_prune=30, epochs_regrow=0),
-    # P = sqrt(2)^k, k = -8, -7, ..., raised every 3 epochs from the end of epoch 2 (P/N from 1.2e-6 up);
-    # mask lr 1e-2 so that the density settles within a 3-epoch window on this small data set
-    "hyperflux": dict(method="hyperflux", sparsity_pct=99.0, epochs_prune=47, epochs_regrow=0,
-                      step_pressure=(2 ** 0.5, -8, 3, 2), mask_lr=0.01),
-}
+FAMILIES = ("magnitude", "taylor", "hyperflux")
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
-def test_law_middle_region_fit(family, tmp_path):
-    cfg = recipe("lenet300", "digits", law=True, progress=False, seed=0, **FAMILIES[family])
-    train(cfg, tmp_path / family)
-    law = pd.read_csv(tmp_path / family / "law.csv")
+@pytest.fixture(scope="module")
+def law_runs(tmp_path_factory):
+    "The seed-0 law-digits runs of FAMILIES, executed as `make paper` would: method -> run folder."
+    specs = [s for s in load_profile("law-digits", ROOT / "paper.yaml")
+             if s.config["seed"] == 0 and s.config["method"] in FAMILIES]
+    assert sorted(s.config["method"] for s in specs) == sorted(FAMILIES)
+    results = run_sweep(specs, tmp_path_factory.mktemp("runs"), jobs=1, progress=False, gpus=0)
+    assert [r.status for r in results] == ["done"] * len(specs), [r.error for r in results]
+    return {r.spec.config["method"]: r.folder for r in results}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_law_middle_region_fit(family, law_runs):
+    law = pd.read_csv(law_runs[family] / "law.csv")
     assert law.density_pct.iloc[-1] < 2.0, law.tail()   # the run went through the whole middle region
     fit = fit_power_law(law.saliency_min, law.density_pct)  # default region (0.5, 50]
     print(f"{family}: alpha={fit.alpha:.3f} c={fit.c:.3g} R^2={fit.r2:.4f} n={fit.n}")

@@ -5,8 +5,11 @@
   invocation runs nothing and redraws nothing;
 - killing the sweep midway (SIGKILL to its process group) and running it again finishes it without redoing the
   runs that had finished;
-- a failing run is reported with its executed notebook, the others finish, and the exit status is non-zero.
-The repository's runs/ and figures/ are never touched (--runs-dir and --figures-dir point into tmp_path).
+- a failing run is reported with its executed notebook, the others finish, and the exit status is non-zero;
+- a profile draws into its own figures/<profile>/ and leaves the rest of the repository (the results page
+  included) as it was; run folders of another engine version are named and not used;
+- the folder name of one run is pinned (it changes only with a setting that changes results or ENGINE_VERSION).
+The repository's runs/ and figures/ are never touched (run folders and figures go under tmp_path).
 """
 import json
 import os
@@ -20,8 +23,8 @@ import pytest
 
 from conftest import ROOT
 
-from hyperflux.runs import load_profile, read_sweep
-from hyperflux.train import TrainConfig
+from hyperflux.config import ENGINE_VERSION, TrainConfig
+from hyperflux.sweep import RunSpec, canonical_config, load_profile, published_profiles, read_sweep
 
 SWEEP = ROOT / "paper.yaml"
 FAMILIES = ["accuracy_vs_sparsity", "two_stages", "scheduler_tracking", "layerwise_density", "implicit_regrowth",
@@ -36,6 +39,17 @@ def _paper(venv_bin, tmp_path, *args, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT, **kw)
 
 
+def _paper_default_dirs(venv_bin, tmp_path, *args):
+    "Run `hyperflux paper` with its default folder layout, rooted in tmp_path ($HYPERFLUX_RUNS, $HYPERFLUX_FIGURES)."
+    env = dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs"), HYPERFLUX_FIGURES=str(tmp_path / "figures"))
+    cmd = [str(venv_bin / "hyperflux"), "paper", "--no-progress", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+
+
+def _git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+
+
 def _finished(runs_dir: Path) -> dict[str, float]:
     "Run folder name -> mtime of its final.json."
     return {p.parent.name: p.stat().st_mtime_ns for p in runs_dir.glob("*/final.json")}
@@ -47,7 +61,7 @@ def test_every_profile_expands_to_valid_configs():
     for profile in profiles:
         specs = load_profile(profile, SWEEP)
         assert specs, profile
-        for spec in specs: TrainConfig.from_dict(spec.config).validate()
+        for spec in specs: TrainConfig(**spec.config).validate()   # the canonical config builds a valid TrainConfig
         assert len({s.folder_name for s in specs}) == len(specs), profile
 
 
@@ -57,7 +71,7 @@ def test_cpu_profile_covers_the_study():
     methods = {s.config["method"] for s in acc}
     # the methods hyperflux ships, asked of a fresh interpreter: notebooks run earlier in this process may have
     # registered their own (the tutorial's fisher)
-    code = "import json; from hyperflux.train import available_methods; print(json.dumps(available_methods()))"
+    code = "import json; from hyperflux.methods import available_methods; print(json.dumps(available_methods()))"
     shipped = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
     assert methods == shipped, methods   # every method (dense as the reference)
     for m in methods - {"dense"}:
@@ -68,15 +82,40 @@ def test_cpu_profile_covers_the_study():
     law = {s.config["method"] for s in specs if "law" in s.studies and s.config["law"]}
     assert {"imp", "magnitude", "taylor", "hyperflux"} <= law
     bottleneck = [s for s in specs if "bottleneck" in s.studies]
-    assert bottleneck and all(s.config["pressure_layers"] == ["^fc3$"] and s.log_layers for s in bottleneck)
+    assert bottleneck and all(s.config["pressure_layers"] == ["^fc3$"] and s.config["log_layers"] for s in bottleneck)
+
+
+def test_run_folder_name_is_pinned():
+    "One cpu-profile run: its folder changes only with a setting that changes results, or with ENGINE_VERSION."
+    settings = dict(method="hyperflux", sparsity_pct=99.5, seed=1, epochs_prune=25, epochs_regrow=5, law=True, mask_lr=0.003)
+    assert ENGINE_VERSION == 1   # a bump renames every folder: update the name below in the same commit
+    assert RunSpec("train_run.ipynb", canonical_config(settings)).folder_name == "hyperflux-lenet300-digits-8c12697d"
+    logged = RunSpec("train_run.ipynb", canonical_config(dict(settings, log_layers=True, progress=True)))
+    assert logged.folder_name == "hyperflux-lenet300-digits-8c12697d"
+    cpu = {s.folder_name for s in load_profile("cpu", SWEEP)}
+    assert "hyperflux-lenet300-digits-8c12697d" in cpu
+
+
+def test_published_profiles_have_their_own_folders():
+    assert published_profiles(read_sweep(SWEEP)) == ["cpu", "fmnist"]
+    for profile in published_profiles(read_sweep(SWEEP)):
+        manifest = ROOT / "figures" / profile / "manifest.json"
+        if not manifest.exists(): continue
+        m = json.loads(manifest.read_text())
+        assert m["profile"] == profile
+        if "publishable" in m:   # manifests from before the publication check carry no verdict
+            assert m["publishable"], (profile, m["not_publishable_because"])
 
 
 def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
-    res = _paper(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "2")
+    status_before = _git_status()
+    res = _paper_default_dirs(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     n = len(load_profile("smoke", SWEEP))
     assert f"{n} runs: {n} done, 0 skipped" in res.stdout, res.stdout
-    figures = tmp_path / "figures"
+    figures = tmp_path / "figures" / "smoke"   # each profile draws into its own folder
+    assert [p.name for p in (tmp_path / "figures").iterdir()] == ["smoke"]
+    assert _git_status() == status_before   # the results page and the published figures are untouched
     manifest = json.loads((figures / "manifest.json").read_text())
     made = {e["name"] for e in manifest["figures"] if e["status"] == "made"}
     for family in FAMILIES:
@@ -87,15 +126,22 @@ def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
     for t in TABLES:
         for suffix in (".md", ".tex", ".csv"): assert (figures / "tables" / f"{t}{suffix}").exists(), t
     assert manifest["profile"] == "smoke" and manifest["counts"] == {"done": n, "skipped": 0, "failed": 0, "missing": 0}
+    assert manifest["engine_version"] == ENGINE_VERSION and all("engine_version" in r for r in manifest["runs"])
+    assert isinstance(manifest["publishable"], bool) and isinstance(manifest["not_publishable_because"], list)
     assert (figures / "README.md").exists()
     before = _finished(tmp_path / "runs")
     files = {p: p.stat().st_mtime_ns for p in figures.rglob("*") if p.is_file()}
     assert len(before) == n
 
+    old = tmp_path / "runs" / "hyperflux-lenet300-digits-0ld0ld00"   # a run folder of an earlier engine
+    old.mkdir()
+    (old / "params.json").write_text(json.dumps({"config": {}}))
     start = time.time()
-    again = _paper(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "2")
+    again = _paper_default_dirs(venv_bin, tmp_path, "--profile", "smoke", "--jobs", "2")
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{n} runs: 0 done, {n} skipped" in again.stdout and "up to date" in again.stdout, again.stdout
+    assert "1 run folder(s) were written by another engine version and are not used" in again.stdout, again.stdout
+    assert "hyperflux-lenet300-digits-0ld0ld00 (no engine version)" in again.stdout, again.stdout
     assert _finished(tmp_path / "runs") == before
     assert {p: p.stat().st_mtime_ns for p in figures.rglob("*") if p.is_file()} == files   # nothing redrawn
     assert time.time() - start < 60
@@ -144,4 +190,4 @@ def test_failing_run_is_reported_and_others_finish(venv_bin, tmp_path):
     sweep.write_text(sweep.read_text().replace("seed: 2}", "seed: 2, sparsity: 95}"))
     bad = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
-    assert "profile 't', run entry 3: unknown key 'sparsity'; did you mean 'sparsity_pct'?" in bad.stderr
+    assert "sweep.yaml, profile t, run 3: unknown key 'sparsity'; did you mean 'sparsity_pct'?" in bad.stderr
