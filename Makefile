@@ -67,7 +67,7 @@ lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --notebook-dir nbs $(LAB_ROOT)
 
 paper: install
-	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/ (PNG, PDF), figures/tables/ and figures/manifest.json"
+	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/$(PROFILE)/ (PNG, PDF, tables/, manifest.json); profiles: smoke, cpu, fmnist, mnist, compare-digits, law-digits, full"
 	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) $(FLAGS)
 
 # Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (nbs/91_docs.ipynb); DOCS=offline forces it.

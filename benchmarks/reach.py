@@ -1,7 +1,7 @@
 """Compute to reach a sparsity: epochs and wall time each method (hyperflux, imp, gmp) spends until the model first
 reaches 90/95/98/99 % sparsity, and the accuracy it has then and at the end of its run.
 
-One training run per method and target with the engine (hyperflux.train.train, the same code as `hyperflux train`),
+One training run per method and target with the engine (hyperflux.engine.train, the same code as `hyperflux train`),
 each method with the same epoch budget; the figures are read from the run folders' metrics.csv: the first epoch whose
 density_pct <= 100 - target (plus a small tolerance) and its cumulative `seconds`. final.json gives the accuracy at
 the end (after fine-tuning / regrowth).
@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, set_threads  # noqa: E402
 
 from hyperflux.core import HyperfluxError  # noqa: E402
-from hyperflux.train import available_methods, recipe, train  # noqa: E402
+from hyperflux.config import recipe  # noqa: E402
+from hyperflux.engine import train  # noqa: E402
+from hyperflux.methods import available_methods  # noqa: E402
 
 TARGETS_PCT = (90.0, 95.0, 98.0, 99.0)
 METHODS = ("hyperflux", "imp", "gmp")

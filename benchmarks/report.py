@@ -194,7 +194,7 @@ def _why_sparse_is_slow(rows: list[dict]) -> str:
 def reach_section(r: dict) -> list[str]:
     if not r: return []
     lines = ["## Compute to reach a sparsity (lenet300)", "",
-             "Training runs of the engine (`hyperflux.train.train`, as `hyperflux train`); for each method and target "
+             "Training runs of the engine (`hyperflux.engine.train`, as `hyperflux train`); for each method and target "
              "sparsity: the first epoch at which the model is at least that sparse, the wall time spent until then "
              "(metrics.csv `seconds`, cumulative), the test accuracy at that epoch, and the accuracy and sparsity at "
              "the end of the run (after regrowth or fine-tuning).", ""]

@@ -25,7 +25,7 @@ COMMAND_MODULES = (  # modules that define add_commands(subparsers), in --help o
     "hyperflux.cli",
     "hyperflux.models",
     "hyperflux.law",
-    "hyperflux.runs",
+    "hyperflux.paper",
 )
 
 def add_commands(sub):

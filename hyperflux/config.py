@@ -7,7 +7,7 @@ Docs: https://hyperflux.github.io/hyperflux/config.html.md"""
 
 # %% ../nbs/05_config.ipynb #4fbcf29a
 from __future__ import annotations
-import dataclasses, hashlib, json, types
+import dataclasses, functools, hashlib, json, types
 from dataclasses import dataclass, field, asdict
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -120,6 +120,7 @@ def config_fields() -> dict[str, dataclasses.Field]:
     "TrainConfig's fields by name."
     return {f.name: f for f in dataclasses.fields(TrainConfig)}
 
+@functools.cache
 def field_types() -> dict[str, Any]:
     "TrainConfig's field types as type objects (not strings)."
     return get_type_hints(TrainConfig)

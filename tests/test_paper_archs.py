@@ -3,7 +3,8 @@ data of the right shape, on the CPU."""
 import pytest
 
 from hyperflux.masks import prunable_count
-from hyperflux.train import recipe, train
+from hyperflux.config import recipe
+from hyperflux.engine import train
 
 CASES = {  # arch: synthetic data of the shape the paper trains it on
     "resnet50-cifar": ("resnet50", dict(shape=[3, 32, 32], num_classes=10)),
