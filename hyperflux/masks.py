@@ -20,10 +20,10 @@ from .core import HyperfluxError, atomic_torch_save
 __all__ = ['LATENT_KEY', 'LOGITS_KEY', 'PRUNABLE_TYPES', 'DEFAULT_EXCLUDE', 'METADATA_OPS', 'HardMaskSTE', 'MaskBank',
            'convert_state_dict', 'prunable_layers', 'attach_masks', 'mask_banks', 'is_masked', 'masked_layers',
            'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters', 'weight_parameters',
-           'latent_parameters', 'mask_grad_views', 'split_by_layer', 'keep_masks', 'prunable_count', 'kept_count',
-           'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks', 'freeze_masks', 'unfreeze_masks',
-           'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake', 'restore_masks', 'save_baked',
-           'load_baked', 'nonzero_density_pct', 'remove_masks', 'count_compute_ops']
+           'latent_parameters', 'mask_grad_views', 'split_by_layer', 'autograd_grad', 'keep_masks', 'prunable_count',
+           'kept_count', 'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks', 'freeze_masks',
+           'unfreeze_masks', 'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake', 'restore_masks',
+           'save_baked', 'load_baked', 'nonzero_density_pct', 'remove_masks', 'count_compute_ops']
 
 # %% ../nbs/01_masks.ipynb #37fafa82
 def _heaviside(logits: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -286,6 +286,25 @@ def mask_grad_views(model: nn.Module) -> dict[str, torch.Tensor | None]:
 def split_by_layer(model: nn.Module, flats: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     "Per-layer views, by layer name, of flat tensors laid out like the banks (e.g. a gradient w.r.t. them)."
     return _flat_views(model, flats)
+
+# %% ../nbs/01_masks.ipynb #0a458031
+def autograd_grad(model: nn.Module,            # the masked model whose flat parameters the views belong to
+                  output: torch.Tensor,         # scalar to differentiate
+                  inputs: list[torch.Tensor],   # tensors to differentiate with respect to: layer views or any tensor
+                  **kwargs,                     # passed on to torch.autograd.grad (create_graph, retain_graph, ...)
+                 ) -> list[torch.Tensor]:
+    "torch.autograd.grad, where an input may be a layer's view of the flat parameters (latent_weight, mask logits)."
+    flat = {p.untyped_storage().data_ptr(): p for b in mask_banks(model) for p in (b.weights, b.logits)}
+    targets, places = [], []
+    for t in inputs:
+        p = None if t.requires_grad else flat.get(t.untyped_storage().data_ptr())
+        source = t if p is None else p
+        if not any(source is s for s in targets): targets.append(source)
+        k = next(j for j, s in enumerate(targets) if s is source)
+        places.append((k, None) if p is None else (k, (t.storage_offset() - p.storage_offset(), t.numel(), t.shape)))
+    grads = torch.autograd.grad(output, targets, **kwargs)
+    return [grads[k] if where is None else grads[k].view(-1)[where[0]:where[0] + where[1]].view(where[2])
+            for k, where in places]
 
 # %% ../nbs/01_masks.ipynb #bea2602f
 def keep_masks(model: nn.Module) -> dict[str, torch.Tensor]:
