@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 import hyperflux
 from .core import HyperfluxError, atomic_torch_save, atomic_write, atomic_write_json, get_device, set_seed, check_choice
 from .masks import (attach_masks, kept_count, layer_density, mask_of, mask_parameters, masked_layers,
-                             prunable_count, save_baked, weight_parameters, latent_weight)
+                             prunable_count, save_baked, weight_parameters, latent_weight,
+                             add_present_weight_decay_)
 from .pressure import (ConstantPressure, FlipCounter, Pressure, StepPressure, TrajectoryScheduler, flux)
 
 # %% auto #0
@@ -418,10 +419,7 @@ class Run:
 
     def _decay_present_only(self):
         "Weight decay on present weights only (A.8 option), added to the gradients."
-        with torch.no_grad():
-            for layer in masked_layers(self.model).values():
-                w, keep = latent_weight(layer), (mask_of(layer).logits.detach() >= 0)
-                if w.grad is not None: w.grad.add_(w * keep, alpha=self.cfg.weight_decay)
+        add_present_weight_decay_(self.model, self.cfg.weight_decay)   # one op on the flat latent weights
 
     def train_epoch(self, epoch: int) -> torch.Tensor:
         "Train one epoch; return the mean training loss as a device tensor."
