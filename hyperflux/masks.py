@@ -34,8 +34,8 @@ class HardMaskSTE(torch.autograd.Function):
     "w * H(m) forward; backward: g * H(m) for w and kappa * w * g for m (scaled straight-through)."
     @staticmethod
     def forward(ctx, weight, logits, kappa: float):
-        keep = logits >= 0                     # one op; a bool H multiplies like a 0/1 float of weight's dtype
-        ctx.save_for_backward(weight, keep)    # weight is a parameter already; keep costs one byte per weight
+        keep = _heaviside(logits, weight)
+        ctx.save_for_backward(weight, keep)    # weight is a parameter already; keep saves recomputing H backward
         ctx.kappa, ctx.logits_dtype = kappa, logits.dtype
         return weight * keep
 
@@ -44,8 +44,8 @@ class HardMaskSTE(torch.autograd.Function):
         weight, keep = ctx.saved_tensors
         grad_w = grad * keep if ctx.needs_input_grad[0] else None
         grad_m = None
-        if ctx.needs_input_grad[1]:
-            grad_m = (grad * weight).mul_(ctx.kappa)
+        if ctx.needs_input_grad[1]:   # kappa * g * w in one pass (0 + kappa * g * w)
+            grad_m = torch.addcmul(grad.new_zeros(()), grad, weight, value=ctx.kappa)
             if grad_m.dtype != ctx.logits_dtype: grad_m = grad_m.to(ctx.logits_dtype)
         return grad_w, grad_m, None
 
