@@ -18,12 +18,12 @@ from .core import HyperfluxError, atomic_torch_save
 
 # %% auto #0
 __all__ = ['LATENT_KEY', 'LOGITS_KEY', 'PRUNABLE_TYPES', 'DEFAULT_EXCLUDE', 'METADATA_OPS', 'HardMaskSTE', 'MaskBank',
-           'convert_state_dict', 'prunable_layers', 'attach_masks', 'mask_banks', 'is_masked', 'masked_layers',
-           'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters', 'weight_parameters',
-           'latent_parameters', 'mask_grad_views', 'split_by_layer', 'autograd_grad', 'keep_masks', 'prunable_count',
-           'kept_count', 'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks', 'freeze_masks',
-           'unfreeze_masks', 'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake', 'restore_masks',
-           'save_baked', 'load_baked', 'nonzero_density_pct', 'remove_masks', 'count_compute_ops']
+           'FusedHardMask', 'convert_state_dict', 'prunable_layers', 'attach_masks', 'mask_banks', 'is_masked',
+           'masked_layers', 'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters',
+           'weight_parameters', 'latent_parameters', 'mask_grad_views', 'split_by_layer', 'autograd_grad', 'keep_masks',
+           'prunable_count', 'kept_count', 'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks',
+           'freeze_masks', 'unfreeze_masks', 'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake',
+           'restore_masks', 'save_baked', 'load_baked', 'nonzero_density_pct', 'remove_masks', 'count_compute_ops']
 
 # %% ../nbs/01_masks.ipynb #37fafa82
 def _heaviside(logits: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -62,6 +62,8 @@ class MaskBank:
         self.offsets = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
         self._current: list[torch.Tensor] | None = None   # the masked views of the forward in progress
         self._keep_key, self._keep = None, None           # fixed-mask cache: logits version -> keep (None: all present)
+        self._buffers: dict[str, torch.Tensor] = {}       # H and the gathered gradient, reused from step to step
+        self._keep_busy = False                           # H's buffer is saved by a graph not yet back-propagated
 
     @property
     def weights(self) -> nn.Parameter: return self.root._parameters[LATENT_KEY]
@@ -83,9 +85,22 @@ class MaskBank:
     def masked(self) -> torch.Tensor:
         "w * H(m) for every masked weight, in one pass: the STE when the logits learn, else a fixed multiply."
         if self.learnable and torch.is_grad_enabled(): return HardMaskSTE.apply(self.weights, self.logits, self.kappa)
-        if torch.compiler.is_compiling(): return self.weights * (self.logits >= 0)
+        if torch.compiler.is_compiling(): return self.weights * _heaviside(self.logits, self.weights)
         keep = self._fixed_keep()
         return self.weights if keep is None else self.weights * keep
+
+    def masked_views(self) -> list[torch.Tensor]:
+        "Every layer's view of w * H(m), from one fused pass (one gathered backward when the logits learn)."
+        if self.learnable and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            return [f.view(s) for f, s in zip(FusedHardMask.apply(self.weights, self.logits, self), self.shapes)]
+        return self.views(self.masked())
+
+    def buffer(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        "A scratch tensor shaped like `like`, kept from step to step (a fresh large tensor costs page faults on CPU)."
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._buffers[name] = torch.empty_like(like, memory_format=torch.contiguous_format)
+        return buf
 
     @torch.no_grad()
     def _fixed_keep(self) -> torch.Tensor | None:
@@ -93,7 +108,7 @@ class MaskBank:
         lg = self.logits
         key = (lg._version, lg.data_ptr(), lg.device, lg.dtype)
         if key != self._keep_key:
-            keep = lg >= 0
+            keep = _heaviside(lg, self.weights)
             self._keep, self._keep_key = (None if bool(keep.all()) else keep), key
         return self._keep
 
@@ -104,9 +119,16 @@ class MaskBank:
         if self.learnable and torch.is_grad_enabled(): return HardMaskSTE.apply(w, m, self.kappa)
         return w * (m >= 0)
 
+    def zero(self, like: torch.Tensor) -> torch.Tensor:
+        "A cached 0-dim zero of `like`'s dtype and device."
+        z = self._buffers.get("zero")
+        if z is None or z.dtype != like.dtype or z.device != like.device:
+            z = self._buffers["zero"] = like.new_zeros(())
+        return z
+
     def pre_forward(self, module, args):
         "Root forward pre-hook: one fused w * H(m) for every layer, handed out as views."
-        self._current = self.views(self.masked())
+        self._current = self.masked_views()
 
     def post_forward(self, module, args, output):
         "Root forward hook (always called): the views of this forward are no longer current."
@@ -119,6 +141,33 @@ class MaskBank:
             raise HyperfluxError("this checkpoint holds per-layer masks (the former `parametrizations` keys) that do not "
                                  "match this model's masked layers: attach masks with the same include/exclude as when it "
                                  "was written, or convert it with hyperflux.masks.convert_state_dict")
+
+class FusedHardMask(torch.autograd.Function):
+    "HardMaskSTE on a bank's flat tensors, returning each layer's flat piece; the backward gathers them in one cat."
+    @staticmethod
+    def forward(ctx, weight, logits, bank: MaskBank):
+        reuse = not bank._keep_busy                 # H's buffer is free unless a graph still needs it
+        keep = torch.ge(logits, 0, out=bank.buffer("keep", weight) if reuse else torch.empty_like(weight))
+        bank._keep_busy = reuse or bank._keep_busy
+        ctx.save_for_backward(weight, keep)
+        ctx.bank, ctx.kappa, ctx.logits_dtype = bank, bank.kappa, logits.dtype
+        return tuple((weight * keep).split(bank.sizes))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        weight, keep = ctx.saved_tensors
+        bank = ctx.bank
+        bank._keep_busy = False
+        grads = [g.reshape(-1) if g is not None else weight.new_zeros(n) for g, n in zip(grads, bank.sizes)]
+        # the gathered gradient is scratch, used only here (unless a graph of the backward itself is being built)
+        grad = torch.cat(grads) if torch.is_grad_enabled() else torch.cat(grads, out=bank.buffer("grad", weight))
+        grad_w = grad * keep if ctx.needs_input_grad[0] else None
+        grad_m = None
+        if ctx.needs_input_grad[1]:
+            zero = bank.zero(weight) if not torch.is_grad_enabled() else grad.new_zeros(())
+            grad_m = torch.addcmul(zero, grad, weight, value=ctx.kappa)    # 0 + kappa * g * w in one pass
+            if grad_m.dtype != ctx.logits_dtype: grad_m = grad_m.to(ctx.logits_dtype)
+        return grad_w, grad_m, None
 
 def _old_keys(bank: MaskBank, prefix: str, name: str) -> tuple[str, str]:
     "The per-layer parametrization keys (latent weight, logits) of the former format."
