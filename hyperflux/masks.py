@@ -85,7 +85,8 @@ class MaskBank:
     def masked(self) -> torch.Tensor:
         "w * H(m) for every masked weight, in one pass: the STE when the logits learn, else a fixed multiply."
         if self.learnable and torch.is_grad_enabled(): return HardMaskSTE.apply(self.weights, self.logits, self.kappa)
-        if torch.compiler.is_compiling(): return self.weights * _heaviside(self.logits, self.weights)
+        # learned logits change at every step, and a fused optimiser leaves their version counter alone: no cache
+        if self.learnable or torch.compiler.is_compiling(): return self.weights * _heaviside(self.logits, self.weights)
         keep = self._fixed_keep()
         return self.weights if keep is None else self.weights * keep
 
@@ -104,7 +105,7 @@ class MaskBank:
 
     @torch.no_grad()
     def _fixed_keep(self) -> torch.Tensor | None:
-        "The cached keep-mask for fixed masks (None when every weight is present), refreshed when the logits change."
+        "The cached keep-mask of frozen logits (None: every weight present), refreshed when they change in place."
         lg = self.logits
         key = (lg._version, lg.data_ptr(), lg.device, lg.dtype)
         if key != self._keep_key:
