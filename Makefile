@@ -50,7 +50,7 @@ clean-nbs: install
 
 readme: install
 	@echo ">>> make readme: README.md from nbs/index.ipynb"
-	$(BIN)/python -c "from hyperflux.devtools import write_readme; write_readme()"
+	$(BIN)/python -c "from hyperflux.dev.readme import write_readme; write_readme()"
 
 check: clean-nbs export readme
 	@echo ">>> make check: notebooks, package and README must be unchanged in git"
@@ -59,9 +59,12 @@ check: clean-nbs export readme
 		echo "make check: FAILED: the files above changed. Run 'make check' locally and commit the result."; exit 1; \
 	else echo "make check: notebooks, package and README are in sync"; fi
 
+# Root (the default in containers and cloud machines) needs --allow-root; a normal user never gets it.
+LAB_PORT ?= 8888
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: install
-	@echo ">>> make lab: JupyterLab on http://127.0.0.1:8888 with the kernel of $(VENV)"
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir nbs
+	@echo ">>> make lab: JupyterLab with the kernel of $(VENV); open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL it prints below"
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --notebook-dir nbs $(LAB_ROOT)
 
 paper: install
 	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/ (PNG, PDF), figures/tables/ and figures/manifest.json"
@@ -71,7 +74,7 @@ paper: install
 DOCS ?= auto
 docs: install readme
 	@echo ">>> make docs: every notebook in nbs/ -> _docs/ (renderer: $(DOCS); Quarto $$(command -v quarto >/dev/null && echo found || echo 'not installed, so offline'))"
-	$(BIN)/python -c "from hyperflux.docs_build import build_docs; build_docs('$(DOCS)')"
+	$(BIN)/python -c "from hyperflux.dev.docs import build_docs; build_docs('$(DOCS)')"
 
 BENCH_FLAGS ?=
 bench: install

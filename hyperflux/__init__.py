@@ -3,16 +3,21 @@
 Modules:
 
 - `hyperflux.baselines`: The methods Hyperflux is compared with, as training methods of the shared engine: iterative pruning during training (magnitude, Taylor), IMP with weight rewinding, gradual magnitude pruning, and pruning at initialisation (SNIP, GraSP, SynFlow, random) followed by training.
+- `hyperflux.config`: The settings of one training run as one typed schema: `TrainConfig` with per-field metadata (flag, help, whether it changes results), the one coercion every entry point uses, the recipes as data, and the run key.
 - `hyperflux.data`: Data sets (digits, MNIST, Fashion-MNIST, CIFAR-10/100, ImageNet folders, synthetic) and their loaders: device-resident tensors with on-device batch augmentation, and a seeded per-epoch order that a resumed run replays.
+- `hyperflux.engine`: The training engine: one loop for every method (Hyperflux and the baselines) with the two-stage schedule, separate optimisers for weights and masks, AMP, a checkpoint after every epoch with exact resume, DDP, and run folders with tidy metrics.
+- `hyperflux.hyperflux_method`: The Hyperflux method (A.9) as a training method of the shared engine: learned masks under pressure from the trajectory scheduler, then regrowth, with budgeted landing on the target.
 - `hyperflux.law`: The Neural Pruning Law: read minimum-saliency/density measurements, fit the power law S = c·γ^(−α) with intervals, the quadratic log-log law of v2, detect the three regions, and draw the figures.
 - `hyperflux.masks`: One learned mask logit per prunable weight, on any model: hard mask forward, scaled straight-through backward, density accounting, and baking masks into a plain model and back.
+- `hyperflux.methods`: The method registry (one record per method: its class, label, colour and law family), the narrow context a method sees of a run, the `Method` base class with its hooks, and the shared learning-rate schedules.
 - `hyperflux.models`: The paper's architectures, sized by the data set: LeNet-300-100, LeNet-5, ResNet-50 (CIFAR and ImageNet), VGG-19 (CIFAR), DeiT-Tiny/Small; local pretrained weights; `hyperflux info`.
 - `hyperflux.pressure`: The pressure term, the flux readout, flip statistics, and the pressure schedulers: the reference trajectory with bisection, the bang-bang controller with inertia, constant and step-wise pressure.
 - `hyperflux.report`: Figures (PNG and PDF) and tables (Markdown, LaTeX, CSV) built only from run folders and the reference data shipped with hyperflux: every figure family of the paper that the sweep's runs support.
+- `hyperflux.runfolder`: What a run folder holds, named in one place: the file names, the metric columns, and the typed reading and writing of params.json, metrics.csv and final.json.
 - `hyperflux.runs`: The sweep as data: profiles of runs in `paper.yaml`, canonical parameters hashed into run folders, and the driver that executes each run as a papermill notebook (skip finished, resume interrupted, N at once), then builds the figures and tables: `make paper` / `hyperflux paper`.
 - `hyperflux.saliency`: A registry of saliency metrics (magnitude, Taylor, SNIP, GraSP, SynFlow, random, flux), each one small function from a masked model and some batches to one score per prunable weight, and the one shared step that turns scores into keep masks.
 - `hyperflux.sparse`: FLOPs of a pruned model (PAPER A.12), and sparse inference: a baked model turned into one whose pruned layers use a sparse (or compacted) representation, chosen per layer by measuring what is fastest on this machine.
-- `hyperflux.train`: The training engine: one loop for every method (Hyperflux and the baselines) with the two-stage schedule, separate optimisers for weights and masks, AMP, a checkpoint after every epoch with exact resume, DDP, run folders with tidy metrics, and the `hyperflux train` command."""
+- `hyperflux.train`: Deprecated: the old `hyperflux.train` names, re-exported from the modules that hold them now, for code not yet switched (runs, report, benchmarks). Import from `hyperflux.config`, `hyperflux.runfolder`, `hyperflux.methods`, `hyperflux.hyperflux_method` and `hyperflux.engine` instead; this module goes once nothing imports it."""
 
 __version__ = "0.1.0"
 

@@ -34,7 +34,7 @@ BUILT_FROM: list[str] = []  # the notebooks there were when the site was built (
 
 
 def _build(root: Path, dest: Path) -> Path:
-    from hyperflux.docs_build import build_docs
+    from hyperflux.dev.docs import build_docs
     start = time.time()
     site = build_docs("offline", dest=dest, root=root)
     print(f"docs of {root.name} built in {time.time() - start:.1f} s")
@@ -44,7 +44,7 @@ def _build(root: Path, dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """This project's site as `make docs` builds it without Quarto (into a temporary folder; `_proc/` caches)."""
-    from hyperflux.docs_build import find_notebooks
+    from hyperflux.dev.docs import find_notebooks
     BUILT_FROM[:] = find_notebooks(ROOT / "nbs")
     return _build(ROOT, tmp_path_factory.mktemp("docs") / "_docs")
 
@@ -96,7 +96,7 @@ def test_every_exported_function_and_class_has_an_api_entry(site):
     """Each public function and class a module exports has the entry nbdev's doc links point at (page#id)."""
     from nbdev.config import nbpath2html
     from hyperflux._modidx import d
-    from hyperflux.docs_build import tag_ids
+    from hyperflux.dev.docs import tag_ids
     built = {nbpath2html(nb).as_posix() for nb in BUILT_FROM}
     ids, missing = {}, []
     for mod_name, syms in d["syms"].items():

@@ -1,4 +1,5 @@
 """The repository's own contracts: packaging, environment, README, notebook/package sync, CLI, torchvision."""
+import os
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_no_settings_ini_and_tags_survive_cleaning():
 
 
 def test_readme_is_current():
-    from hyperflux.devtools import render_readme
+    from hyperflux.dev.readme import render_readme
     assert (ROOT / "README.md").read_text() == render_readme(ROOT / "nbs" / "index.ipynb"), \
         "README.md is stale: run `make readme` (or `make check`) and commit it"
 
@@ -88,3 +89,11 @@ def test_torchvision_works_after_import_hyperflux():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() in {"native", "stubbed"}
+
+
+def test_make_lab_allows_root_only_for_root():
+    """`make lab` adds --allow-root exactly when run as root (Jupyter refuses root without it)."""
+    out = subprocess.run(["make", "-n", "lab", "VENV=.venv"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    command = next(line for line in out.splitlines() if "jupyter lab" in line)
+    assert ("--allow-root" in command) == (os.getuid() == 0), command
+    assert "--ip 127.0.0.1" in command
