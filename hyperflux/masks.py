@@ -139,9 +139,9 @@ class MaskBank:
         "Load-state-dict pre-hook: map a per-layer parametrization checkpoint onto the flat parameters."
         if prefix + LATENT_KEY in state_dict: return
         if convert_state_dict(self, state_dict, prefix) == "partial":
-            raise HyperfluxError("this checkpoint holds per-layer masks (the former `parametrizations` keys) that do not "
-                                 "match this model's masked layers: attach masks with the same include/exclude as when it "
-                                 "was written, or convert it with hyperflux.masks.convert_state_dict")
+            raise HyperfluxError("this checkpoint holds per-layer masks (the former `parametrizations` keys) that "
+                                 "do not match this model's masked layers: attach masks with the same include/exclude "
+                                 "as when it was written, or convert it with hyperflux.masks.convert_state_dict")
 
 class FusedHardMask(torch.autograd.Function):
     "HardMaskSTE on a bank's flat tensors, returning each layer's flat piece; the backward gathers them in one cat."
@@ -238,7 +238,8 @@ def attach_masks(model: nn.Module,
     if not layers: raise HyperfluxError("no prunable layer matched: check `types`, `include` and `exclude`")
     weights = [m.weight for m in layers.values()]
     if len({(w.device, w.dtype) for w in weights}) > 1:
-        raise HyperfluxError("the prunable weights are on several devices or dtypes: move the model to one device first")
+        raise HyperfluxError("the prunable weights are on several devices or dtypes: "
+                             "move the model to one device and dtype first")
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     bank = MaskBank(model, layers, kappa)
     logits = torch.empty(sum(bank.sizes))
@@ -457,13 +458,15 @@ def bake(model: nn.Module, plain: nn.Module) -> nn.Module:
 def _load_plain(plain: nn.Module, state: dict, source: str):
     "Load a plain state dict, turning a mismatch into a clear error."
     try: plain.load_state_dict(state)
-    except RuntimeError as e: raise HyperfluxError(f"{source} does not fit this model: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:
+        raise HyperfluxError(f"{source} does not fit this model: {str(e).splitlines()[0]}") from None
 
 def restore_masks(plain: nn.Module, state: dict) -> nn.Module:
     "Attach the masks of `state` (from `mask_state`) to a model holding baked weights, in place."
     names = list(state["logits"])
     kappas = set(state["kappa"].values())
-    if len(kappas) > 1: raise HyperfluxError(f"the mask file has several kappa values {sorted(kappas)}; one model has one")
+    if len(kappas) > 1:
+        raise HyperfluxError(f"the mask file has several kappa values {sorted(kappas)}; a model has one")
     attach_masks(plain, include=[f"^{re.escape(n)}$" for n in names], exclude=(), kappa=kappas.pop())
     layers = masked_layers(plain)
     if missing := set(names) - set(layers):

@@ -32,7 +32,8 @@ class Pressure:
         masked = masked_layers(model)
         names = [n for n in masked if layers is None or any(re.search(p, n) for p in layers)]
         if not names:
-            raise HyperfluxError(f"no masked layer matches the pressure layers {list(layers)}; masked layers: {list(masked)}")
+            raise HyperfluxError(f"no masked layer matches the pressure layers {list(layers)}; "
+                                 f"masked layers: {list(masked)}")
         self.layer_names = names
         self.ranges = _flat_ranges([masked[n] for n in names])
         self.normaliser = normaliser or prunable_count(model)
@@ -61,7 +62,8 @@ def _flat_ranges(layers: list[nn.Module]) -> list[tuple[nn.Parameter, int, int]]
     for layer in layers:
         bank, i = layer._hf_layer_bank, layer._hf_layer_index
         start, stop = bank.offsets[i], bank.offsets[i] + bank.sizes[i]
-        if ranges and ranges[-1][0] is bank.logits and ranges[-1][2] == start: ranges[-1] = (bank.logits, ranges[-1][1], stop)
+        if ranges and ranges[-1][0] is bank.logits and ranges[-1][2] == start:
+            ranges[-1] = (bank.logits, ranges[-1][1], stop)
         else: ranges.append((bank.logits, start, stop))
     return ranges
 
@@ -89,7 +91,8 @@ def flux_summary(model: nn.Module, pressure_per_weight: float = 0.0) -> dict:
     return dict(min_present=finite(present_min, min), max_pruned=finite(pruned_max, max), layers=layers)
 
 # %% ../nbs/02_pressure.ipynb #e2fd07dc
-def toy_scenario(logit0: float, target_weight: float, pressure_per_weight: float, steps: int = 200, lr: float = 0.05) -> float:
+def toy_scenario(logit0: float, target_weight: float, pressure_per_weight: float, steps: int = 200,
+                 lr: float = 0.05) -> float:
     "Final logit of a single masked weight w=1 fitting y = target_weight * x under pressure (Fig. 1 toy)."
     torch.manual_seed(0)
     layer = attach_masks(nn.Linear(1, 1, bias=False), init=(logit0, logit0))
@@ -139,7 +142,8 @@ class ReferenceTrajectory:
     start_factor: float = field(init=False)  # s, found by bisection
 
     def __post_init__(self):
-        if not 0 < self.target_density_pct < 100: raise HyperfluxError(f"target density must be in (0, 100), got {self.target_density_pct}")
+        if not 0 < self.target_density_pct < 100:
+            raise HyperfluxError(f"target density must be in (0, 100), got {self.target_density_pct}")
         if self.epochs < 1: raise HyperfluxError(f"the pruning stage needs at least one epoch, got {self.epochs}")
         self.start_factor = self._bisect()
 
@@ -242,8 +246,10 @@ class StepPressure(PressureScheduler):
         self.k, self.pressure, self.log = None, 0.0, []
     def step(self, epoch: int, density_pct: float, acc: float | None = None):
         if epoch < self.start or (epoch > self.start and epoch % self.every): return
-        if self.k is not None: self.log.append(dict(epoch=epoch, density_pct=density_pct, pressure=self.pressure, acc=acc))
+        if self.k is not None:
+            self.log.append(dict(epoch=epoch, density_pct=density_pct, pressure=self.pressure, acc=acc))
         self.k = self.k0 if self.k is None else self.k + 1
         self.pressure = self.base ** self.k
     def state_dict(self) -> dict: return dict(k=self.k, pressure=self.pressure, log=list(self.log))
-    def load_state_dict(self, state: dict): self.k, self.pressure, self.log = state["k"], state["pressure"], list(state["log"])
+    def load_state_dict(self, state: dict):
+        self.k, self.pressure, self.log = state["k"], state["pressure"], list(state["log"])
