@@ -129,10 +129,10 @@ def breakdown_parts(model_name: str, s: StepSetup, with_fwd_bwd: bool = True) ->
     pressure = Pressure(masked)
 
     bank = mask_banks(masked)[0]
-    upstream = torch.randn_like(bank.logits)
+    upstream = bank.views(torch.randn_like(bank.logits))
 
     def mask_ste():   # what the masks add to forward + backward: the fused w * H(m), and its backward into w and m
-        bank.masked().backward(upstream)
+        torch.autograd.backward(bank.masked_views(), upstream)
 
     def fwd_bwd(model):
         def run():
