@@ -19,6 +19,8 @@ from typing import Callable
 
 import torch
 
+from hyperflux.masks import count_compute_ops  # noqa: F401  (compute operators of one step, for the benchmarks)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

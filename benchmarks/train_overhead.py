@@ -2,12 +2,16 @@
 
 Configurations (built by `build_step`):
 - dense:        the plain model, SGD (momentum 0.9, weight decay 5e-4) on its weights; the baseline.
-- hyperflux:    the engine's step: masks attached (hyperflux.masks), SGD on the weights, Adam (lr 1e-3) on the mask
-                logits, and the Hyperflux method's `after_backward` (Pressure.add_gradient) between backward and the
-                optimiser steps, exactly as `hyperflux.train.Run.train_epoch` orders them.
-- hyperflux_fused: the same with `torch.optim.Adam(fused=True)` for the masks (what the engine could use).
+- hyperflux:    the engine's step: masks attached (hyperflux.masks), SGD on the weights, fused Adam (lr 1e-3) on the
+                mask logits, and the Hyperflux method's `after_backward` (Pressure.add_gradient) between backward and
+                the optimiser steps, exactly as `hyperflux.train.Run.train_epoch` orders them.
+- fixed_masks:  masks attached but frozen, every weight present: what a method that does not learn masks (dense, GMP,
+                IMP, ...) trains through in the engine.
 - prune_hooks:  the peer: torch.nn.utils.prune.custom_from_mask on the same layers (a forward pre-hook multiplies
                 weight_orig by a fixed mask), SGD on the weights; masks are not learned.
+
+Every row also carries `extra_ops_per_step`: compute operators of one step (top-level aten operators, views and
+metadata-only operators left out; hyperflux.masks.count_compute_ops) at batch 2, Hyperflux minus dense.
 
 Run alone: python benchmarks/train_overhead.py [--quick] [--device cuda] [--models resnet50,vgg19] ...
 """
@@ -25,9 +29,9 @@ from torch import nn
 from torch.nn.utils import prune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved, log, ratio_summary, set_threads, summary  # noqa: E402
+from common import count_compute_ops, interleaved, log, ratio_summary, set_threads, summary  # noqa: E402
 
-from hyperflux.masks import (attach_masks, mask_of, mask_parameters, masked_layers, prunable_layers,  # noqa: E402
+from hyperflux.masks import (attach_masks, mask_banks, mask_parameters, prunable_layers,  # noqa: E402
                              weight_parameters)
 from hyperflux.models import get_model  # noqa: E402
 from hyperflux.train import METHODS, TrainConfig  # noqa: E402
@@ -39,7 +43,7 @@ MODELS = {
     "resnet50": dict(shape=(3, 32, 32), classes=10, batch={"cpu": 32, "cuda": 128}),
     "vgg19": dict(shape=(3, 32, 32), classes=10, batch={"cpu": 32, "cuda": 128}),
 }
-CONFIGS = ("dense", "hyperflux", "hyperflux_fused", "prune_hooks")
+CONFIGS = ("dense", "hyperflux", "fixed_masks", "prune_hooks")
 PRESSURE = 1.0    # a constant pressure; its value does not change the cost of a step (only P = 0 skips the add)
 
 
@@ -52,6 +56,7 @@ class StepSetup:
     channels_last: bool = False
     compile: bool = False
     seed: int = 0
+    sgd_foreach: bool | None = None   # None: torch's default (foreach on GPU, one tensor at a time on CPU)
 
 
 class _RunView:
@@ -69,8 +74,8 @@ def build_step(model_name: str, config: str, s: StepSetup):
     y = torch.randint(0, spec["classes"], (s.batch,))
     convnet = any(isinstance(m, nn.Conv2d) for m in model.modules())
     opt_m, after_backward = None, (lambda: None)
-    if config.startswith("hyperflux"):
-        attach_masks(model, seed=s.seed)
+    if config in ("hyperflux", "fixed_masks"):
+        attach_masks(model, seed=s.seed, learnable=config == "hyperflux")
     elif config == "prune_hooks":
         for layer in prunable_layers(model).values():
             prune.custom_from_mask(layer, "weight", torch.ones_like(layer.weight))
@@ -79,10 +84,10 @@ def build_step(model_name: str, config: str, s: StepSetup):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     model, x, y = model.to(s.device), x.to(s.device), y.to(s.device)
-    params = weight_parameters(model) if config.startswith("hyperflux") else list(model.parameters())
-    opt_w = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)   # the engine's default weight optimiser
-    if config.startswith("hyperflux"):
-        opt_m = torch.optim.Adam(mask_parameters(model), lr=1e-3, **({"fused": True} if config == "hyperflux_fused" else {}))
+    params = weight_parameters(model)
+    opt_w = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4, foreach=s.sgd_foreach)   # the engine's
+    if config == "hyperflux":
+        opt_m = torch.optim.Adam(mask_parameters(model), lr=1e-3, fused=True)   # as the engine
         cfg = TrainConfig(arch=model_name, dataset="synthetic", pressure=PRESSURE, progress=False)
         method, view = METHODS["hyperflux"](cfg), _RunView(model)
         method.setup(view)
@@ -123,11 +128,11 @@ def breakdown_parts(model_name: str, s: StepSetup, with_fwd_bwd: bool = True) ->
     from hyperflux.pressure import Pressure
     pressure = Pressure(masked)
 
-    layers = list(masked_layers(masked).values())
-    upstream = [torch.randn_like(mask_of(l).logits) for l in layers]
+    bank = mask_banks(masked)[0]
+    upstream = bank.views(torch.randn_like(bank.logits))
 
-    def mask_ste():   # what the masks add to forward + backward: w * H(m), and its backward into w and m
-        for layer, g in zip(layers, upstream): layer.weight.backward(g)
+    def mask_ste():   # what the masks add to forward + backward: the fused w * H(m), and its backward into w and m
+        torch.autograd.backward(bank.masked_views(), upstream)
 
     def fwd_bwd(model):
         def run():
@@ -138,6 +143,19 @@ def breakdown_parts(model_name: str, s: StepSetup, with_fwd_bwd: bool = True) ->
              "adam_masks_fused": adam_fused.step, "pressure_add": lambda: pressure.add_gradient(PRESSURE)}
     if with_fwd_bwd: parts.update(fwd_bwd_dense=fwd_bwd(plain), fwd_bwd_masked=fwd_bwd(masked))
     return parts
+
+
+def op_counts(model_name: str, s: StepSetup, batch: int = 2) -> dict:
+    "Compute operators per step of dense, Hyperflux and fixed masks at `batch`; Hyperflux minus dense."
+    configs, out = ("dense", "hyperflux", "fixed_masks"), {}
+    for foreach, tag in ((None, ""), (True, "_foreach_sgd")):   # the engine's SGD here, and SGD as on a GPU
+        small = StepSetup(device=s.device, batch=batch, amp=s.amp, channels_last=s.channels_last, seed=s.seed,
+                          sgd_foreach=foreach)
+        ops = {c: sum(count_compute_ops(build_step(model_name, c, small)[0]).values()) for c in configs}
+        out[f"ops_per_step{tag}"] = {**ops, "batch": batch}
+        out[f"extra_ops_per_step{tag}"] = ops["hyperflux"] - ops["dense"]
+        out[f"fixed_masks_extra_ops_per_step{tag}"] = ops["fixed_masks"] - ops["dense"]
+    return out
 
 
 def measure_model(model_name: str, s: StepSetup, rounds: int, repeat: int, configs=CONFIGS, breakdown: bool = True,
@@ -153,6 +171,7 @@ def measure_model(model_name: str, s: StepSetup, rounds: int, repeat: int, confi
     row["ratio"] = ratio_summary(times["hyperflux"], times["dense"])["median"]
     row["ratio_spread"] = ratio_summary(times["hyperflux"], times["dense"])
     row["ratio_best_rounds"] = round(min(times["hyperflux"]) / min(times["dense"]), 3)   # fastest round of each
+    row.update(op_counts(model_name, s))
     for c in configs:
         if c in ("dense", "hyperflux"): continue
         row[f"{c}_ratio_spread"] = ratio_summary(times[c], times["dense"])
@@ -181,10 +200,11 @@ def run(models: list[str], device: str = "cpu", quick: bool = False, amp: str = 
             big = name in ("resnet50", "vgg19") and not device.startswith("cuda")
             r = rounds or (2 if quick else (4 if big else 21))
             repeat = 1 if big or quick else 5
-            configs = ("dense", "hyperflux", "prune_hooks") if big else CONFIGS
+            configs = CONFIGS
             log(f"train overhead: {name} on {device} (batch {s.batch}, {r} rounds x {repeat} steps{', compiled' if comp else ''})")
             row = measure_model(name, s, r, repeat, configs, breakdown=not quick, big=big)
-            log(f"  hyperflux/dense = {row['ratio']:.3f}, prune hooks/dense = {row['prune_hooks_ratio']:.3f}")
+            log(f"  hyperflux/dense = {row['ratio']:.3f}, fixed masks/dense = {row['fixed_masks_ratio']:.3f}, "
+                f"prune hooks/dense = {row['prune_hooks_ratio']:.3f}, extra ops/step = {row['extra_ops_per_step']}")
             rows.append(row)
     return rows
 
@@ -198,10 +218,11 @@ def main(argv=None):
     p.add_argument("--amp", default="off", choices=["off", "bf16"])
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", choices=["off", "on", "both"], default="off")
+    p.add_argument("--rounds", type=int, default=None, help="rounds per model (default: 21, 4 for big models on CPU)")
     a = p.parse_args(argv)
     set_threads(a.threads)
     modes = {"off": (False,), "on": (True,), "both": (False, True)}[a.compile]
-    print(json.dumps(run(a.models.split(","), a.device, a.quick, a.amp, a.channels_last, modes), indent=1))
+    print(json.dumps(run(a.models.split(","), a.device, a.quick, a.amp, a.channels_last, modes, a.rounds), indent=1))
 
 
 if __name__ == "__main__":

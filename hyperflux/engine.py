@@ -23,7 +23,8 @@ from .config import ENGINE_VERSION, TrainConfig, run_key
 from .core import HyperfluxError, atomic_torch_save, atomic_write_json, get_device, set_seed
 from .data import get_data
 from .masks import (attach_masks, kept_count, latent_weight, layer_density, mask_of, mask_parameters,
-                             masked_layers, prunable_count, save_baked, weight_parameters)
+                             masked_layers, prunable_count, save_baked, weight_parameters,
+                             add_present_weight_decay_)
 from .methods import Method, MethodContext, method_info
 from .models import get_model, load_pretrained
 from .pressure import FlipCounter
@@ -178,10 +179,7 @@ class Run:
 
     def _decay_present_only(self):
         "Weight decay on present weights only (A.8 option), added to the gradients."
-        with torch.no_grad():
-            for layer in masked_layers(self.model).values():
-                w, keep = latent_weight(layer), (mask_of(layer).logits.detach() >= 0)
-                if w.grad is not None: w.grad.add_(w * keep, alpha=self.cfg.weight_decay)
+        add_present_weight_decay_(self.model, self.cfg.weight_decay)   # one op on the flat latent weights
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         "One optimisation step on the batch (x, y): loss, backward, the method's hook, both optimisers; the loss."

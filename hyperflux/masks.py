@@ -13,16 +13,17 @@ from typing import Iterable
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from .core import HyperfluxError, atomic_torch_save
 
 # %% auto #0
-__all__ = ['PRUNABLE_TYPES', 'DEFAULT_EXCLUDE', 'HardMaskSTE', 'HardMask', 'prunable_layers', 'attach_masks', 'masked_layers',
-           'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters', 'weight_parameters', 'keep_masks',
+__all__ = ['LATENT_KEY', 'LOGITS_KEY', 'PRUNABLE_TYPES', 'DEFAULT_EXCLUDE', 'METADATA_OPS', 'HardMaskSTE', 'MaskBank',
+           'FusedHardMask', 'convert_state_dict', 'prunable_layers', 'attach_masks', 'mask_banks', 'is_masked',
+           'masked_layers', 'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters',
+           'weight_parameters', 'latent_parameters', 'mask_grad_views', 'split_by_layer', 'autograd_grad', 'keep_masks',
            'prunable_count', 'kept_count', 'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks',
-           'freeze_masks', 'baked_state_dict', 'mask_state', 'bake', 'restore_masks', 'save_baked', 'load_baked',
-           'nonzero_density_pct']
+           'freeze_masks', 'unfreeze_masks', 'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake',
+           'restore_masks', 'save_baked', 'load_baked', 'nonzero_density_pct', 'remove_masks', 'count_compute_ops']
 
 # %% ../nbs/01_masks.ipynb #37fafa82
 def _heaviside(logits: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -33,34 +34,174 @@ class HardMaskSTE(torch.autograd.Function):
     "w * H(m) forward; backward: g * H(m) for w and kappa * w * g for m (scaled straight-through)."
     @staticmethod
     def forward(ctx, weight, logits, kappa: float):
-        ctx.save_for_backward(weight, logits)  # both are parameters already: no extra memory
-        ctx.kappa = kappa
-        return weight * _heaviside(logits, weight)
+        keep = _heaviside(logits, weight)
+        ctx.save_for_backward(weight, keep)    # weight is a parameter already; keep saves recomputing H backward
+        ctx.kappa, ctx.logits_dtype = kappa, logits.dtype
+        return weight * keep
 
     @staticmethod
     def backward(ctx, grad):
-        weight, logits = ctx.saved_tensors
-        grad_w = grad * _heaviside(logits, grad) if ctx.needs_input_grad[0] else None
-        grad_m = (grad * weight).mul_(ctx.kappa).to(logits.dtype) if ctx.needs_input_grad[1] else None
+        weight, keep = ctx.saved_tensors
+        grad_w = grad * keep if ctx.needs_input_grad[0] else None
+        grad_m = None
+        if ctx.needs_input_grad[1]:   # kappa * g * w in one pass (0 + kappa * g * w)
+            grad_m = torch.addcmul(grad.new_zeros(()), grad, weight, value=ctx.kappa)
+            if grad_m.dtype != ctx.logits_dtype: grad_m = grad_m.to(ctx.logits_dtype)
         return grad_w, grad_m, None
 
 # %% ../nbs/01_masks.ipynb #f3c440ed
-class HardMask(nn.Module):
-    "Parametrization w -> w * H(m) with one learned logit per weight."
-    def __init__(self, shape: torch.Size,          # shape of the weight it masks
-                 init: tuple[float, float] = (0.2, 0.5), # logits start uniform in [lo, hi]
-                 kappa: float = 0.25,              # straight-through gradient scale
-                 generator: torch.Generator | None = None,
-                 device=None):
-        super().__init__()
-        lo, hi = init
-        logits = torch.empty(shape, device=device)
-        logits.uniform_(lo, hi, generator=generator) if hi > lo else logits.fill_(lo)
-        self.logits = nn.Parameter(logits)
-        self.kappa = kappa
+LATENT_KEY, LOGITS_KEY = "hyperflux_weights", "hyperflux_logits"   # the root's flat parameters in its state dict
 
-    def forward(self, weight): return HardMaskSTE.apply(weight, self.logits, self.kappa)
-    def extra_repr(self): return f"shape={tuple(self.logits.shape)}, kappa={self.kappa}"
+class MaskBank:
+    "Every masked weight of a model and its logits in two flat parameters of the root; each layer sees a view."
+    def __init__(self, root: nn.Module, layers: dict[str, nn.Module], kappa: float):
+        self.root, self.kappa = root, kappa
+        self.names = list(layers)
+        self.shapes = [tuple(m.weight.shape) for m in layers.values()]
+        self.sizes = [m.weight.numel() for m in layers.values()]
+        self.offsets = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
+        self._current: list[torch.Tensor] | None = None   # the masked views of the forward in progress
+        self._keep_key, self._keep = None, None           # fixed-mask cache: logits version -> keep (None: all present)
+        self._buffers: dict[str, torch.Tensor] = {}       # H and the gathered gradient, reused from step to step
+        self._keep_busy = False                           # H's buffer is saved by a graph not yet back-propagated
+
+    @property
+    def weights(self) -> nn.Parameter: return self.root._parameters[LATENT_KEY]
+
+    @property
+    def logits(self) -> nn.Parameter: return self.root._parameters[LOGITS_KEY]
+
+    @property
+    def learnable(self) -> bool: return self.logits.requires_grad
+
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        "Per-layer views (model order, layer shapes) of a flat tensor laid out like the bank."
+        return [f.view(s) for f, s in zip(flat.split(self.sizes), self.shapes)]
+
+    def view(self, flat: torch.Tensor, i: int) -> torch.Tensor:
+        "The view of layer `i` in a flat tensor laid out like the bank."
+        return flat[self.offsets[i]:self.offsets[i] + self.sizes[i]].view(self.shapes[i])
+
+    def masked(self) -> torch.Tensor:
+        "w * H(m) for every masked weight, in one pass: the STE when the logits learn, else a fixed multiply."
+        if self.learnable and torch.is_grad_enabled(): return HardMaskSTE.apply(self.weights, self.logits, self.kappa)
+        # learned logits change at every step, and a fused optimiser leaves their version counter alone: no cache
+        if self.learnable or torch.compiler.is_compiling(): return self.weights * _heaviside(self.logits, self.weights)
+        keep = self._fixed_keep()
+        return self.weights if keep is None else self.weights * keep
+
+    def masked_views(self) -> list[torch.Tensor]:
+        "Every layer's view of w * H(m), from one fused pass (one gathered backward when the logits learn)."
+        if self.learnable and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            return [f.view(s) for f, s in zip(FusedHardMask.apply(self.weights, self.logits, self), self.shapes)]
+        return self.views(self.masked())
+
+    def buffer(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        "A scratch tensor shaped like `like`, kept from step to step (a fresh large tensor costs page faults on CPU)."
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._buffers[name] = torch.empty_like(like, memory_format=torch.contiguous_format)
+        return buf
+
+    @torch.no_grad()
+    def _fixed_keep(self) -> torch.Tensor | None:
+        "The cached keep-mask of frozen logits (None: every weight present), refreshed when they change in place."
+        lg = self.logits
+        key = (lg._version, lg.data_ptr(), lg.device, lg.dtype)
+        if key != self._keep_key:
+            keep = _heaviside(lg, self.weights)
+            self._keep, self._keep_key = (None if bool(keep.all()) else keep), key
+        return self._keep
+
+    def layer_weight(self, i: int) -> torch.Tensor:
+        "The masked weight of layer `i`: the view of this forward's fused pass, else computed for this layer alone."
+        if self._current is not None: return self._current[i]
+        w, m = self.view(self.weights, i), self.view(self.logits, i)
+        if self.learnable and torch.is_grad_enabled(): return HardMaskSTE.apply(w, m, self.kappa)
+        return w * (m >= 0)
+
+    def zero(self, like: torch.Tensor) -> torch.Tensor:
+        "A cached 0-dim zero of `like`'s dtype and device."
+        z = self._buffers.get("zero")
+        if z is None or z.dtype != like.dtype or z.device != like.device:
+            z = self._buffers["zero"] = like.new_zeros(())
+        return z
+
+    def pre_forward(self, module, args):
+        "Root forward pre-hook: one fused w * H(m) for every layer, handed out as views."
+        self._current = self.masked_views()
+
+    def post_forward(self, module, args, output):
+        "Root forward hook (always called): the views of this forward are no longer current."
+        self._current = None
+
+    def convert_old_keys(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        "Load-state-dict pre-hook: map a per-layer parametrization checkpoint onto the flat parameters."
+        if prefix + LATENT_KEY in state_dict: return
+        if convert_state_dict(self, state_dict, prefix) == "partial":
+            raise HyperfluxError("this checkpoint holds per-layer masks (the former `parametrizations` keys) that "
+                                 "do not match this model's masked layers: attach masks with the same include/exclude "
+                                 "as when it was written, or convert it with hyperflux.masks.convert_state_dict")
+
+class FusedHardMask(torch.autograd.Function):
+    "HardMaskSTE on a bank's flat tensors, returning each layer's flat piece; the backward gathers them in one cat."
+    @staticmethod
+    def forward(ctx, weight, logits, bank: MaskBank):
+        reuse = not bank._keep_busy                 # H's buffer is free unless a graph still needs it
+        keep = torch.ge(logits, 0, out=bank.buffer("keep", weight) if reuse else torch.empty_like(weight))
+        bank._keep_busy = reuse or bank._keep_busy
+        ctx.save_for_backward(weight, keep)
+        ctx.bank, ctx.kappa, ctx.logits_dtype = bank, bank.kappa, logits.dtype
+        return tuple((weight * keep).split(bank.sizes))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        weight, keep = ctx.saved_tensors
+        bank = ctx.bank
+        bank._keep_busy = False
+        grads = [g.reshape(-1) if g is not None else weight.new_zeros(n) for g, n in zip(grads, bank.sizes)]
+        # the gathered gradient is scratch, used only here (unless a graph of the backward itself is being built)
+        grad = torch.cat(grads) if torch.is_grad_enabled() else torch.cat(grads, out=bank.buffer("grad", weight))
+        grad_w = grad * keep if ctx.needs_input_grad[0] else None
+        grad_m = None
+        if ctx.needs_input_grad[1]:
+            zero = bank.zero(weight) if not torch.is_grad_enabled() else grad.new_zeros(())
+            grad_m = torch.addcmul(zero, grad, weight, value=ctx.kappa)    # 0 + kappa * g * w in one pass
+            if grad_m.dtype != ctx.logits_dtype: grad_m = grad_m.to(ctx.logits_dtype)
+        return grad_w, grad_m, None
+
+def _old_keys(bank: MaskBank, prefix: str, name: str) -> tuple[str, str]:
+    "The per-layer parametrization keys (latent weight, logits) of the former format."
+    base = f"{prefix}{name + '.' if name else ''}parametrizations.weight."
+    return base + "original", base + "0.logits"
+
+def convert_state_dict(bank: MaskBank,   # the bank of the model the state dict is for (`mask_banks(model)[0]`)
+                       state_dict: dict,  # a state dict of the former format (per-layer parametrizations); edited
+                       prefix: str = "",  # key prefix of the bank's root in `state_dict`
+                      ) -> str:
+    "In place: replace the former per-layer mask keys by the flat ones; return 'converted', 'none' or 'partial'."
+    keys = [_old_keys(bank, prefix, n) for n in bank.names]
+    present = [w in state_dict and m in state_dict for w, m in keys]
+    if not any(present): return "none"
+    if not all(present): return "partial"
+    for (w_key, m_key), shape in zip(keys, bank.shapes):
+        if tuple(state_dict[w_key].shape) != shape: return "partial"
+    state_dict[prefix + LATENT_KEY] = torch.cat([state_dict.pop(w).reshape(-1) for w, _ in keys])
+    state_dict[prefix + LOGITS_KEY] = torch.cat([state_dict.pop(m).reshape(-1) for _, m in keys])
+    return "converted"
+
+def _masked_weight(layer: nn.Module) -> torch.Tensor:
+    "The `weight` a masked layer computes with: its view of the fused w * H(m)."
+    return layer._hf_layer_bank.layer_weight(layer._hf_layer_index)
+
+_MASKED_CLASSES: dict[type, type] = {}
+
+def _masked_class(cls: type) -> type:
+    "A subclass of `cls` whose `weight` is the masked view (one per layer class, shared by every instance)."
+    if cls not in _MASKED_CLASSES:
+        _MASKED_CLASSES[cls] = type(f"Masked{cls.__name__}", (cls,), {"weight": property(_masked_weight),
+                                                                      "_hf_plain_class": cls, "__module__": __name__})
+    return _MASKED_CLASSES[cls]
 
 # %% ../nbs/01_masks.ipynb #93f01c72
 PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -89,54 +230,137 @@ def attach_masks(model: nn.Module,
                  init: tuple[float, float] = (0.2, 0.5), # logits start uniform in [lo, hi]
                  kappa: float = 0.25,               # straight-through gradient scale
                  seed: int | None = None,           # seed for the logits (None: torch's global RNG)
+                 learnable: bool = True,            # False: fixed masks (no logit gradient, no STE; see freeze_masks)
                 ) -> nn.Module:
     "Give every prunable weight of `model` a learned mask logit, in place; return `model`."
     if masked_layers(model): raise HyperfluxError("this model already has masks; attach them once")
     layers = prunable_layers(model, types, include, exclude)
     if not layers: raise HyperfluxError("no prunable layer matched: check `types`, `include` and `exclude`")
+    weights = [m.weight for m in layers.values()]
+    if len({(w.device, w.dtype) for w in weights}) > 1:
+        raise HyperfluxError("the prunable weights are on several devices or dtypes: "
+                             "move the model to one device and dtype first")
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    for mod in layers.values():
-        mask = HardMask(mod.weight.shape, init, kappa, generator=gen)
-        parametrize.register_parametrization(mod, "weight", mask.to(mod.weight.device), unsafe=True)
+    bank = MaskBank(model, layers, kappa)
+    logits = torch.empty(sum(bank.sizes))
+    for lg in bank.views(logits):   # layer by layer, in model order: the draws of one parameter per layer
+        lg.uniform_(*init, generator=gen) if init[1] > init[0] else lg.fill_(init[0])
+    flat = torch.cat([w.detach().reshape(-1) for w in weights])
+    model.register_parameter(LATENT_KEY, nn.Parameter(flat, requires_grad=weights[0].requires_grad))
+    model.register_parameter(LOGITS_KEY, nn.Parameter(logits.to(flat.device), requires_grad=learnable))
+    for i, mod in enumerate(layers.values()):
+        del mod._parameters["weight"]
+        mod.__class__ = _masked_class(type(mod))
+        mod.__dict__.update(_hf_layer_bank=bank, _hf_layer_index=i)
+    model.__dict__["_hf_masks"] = bank
+    model.register_forward_pre_hook(bank.pre_forward)
+    model.register_forward_hook(bank.post_forward, always_call=True)
+    model._register_load_state_dict_pre_hook(bank.convert_old_keys)
     return model
 
+def mask_banks(model: nn.Module) -> list[MaskBank]:
+    "The mask banks inside `model` (one per `attach_masks` call; wrappers such as DDP are looked through)."
+    return [m.__dict__["_hf_masks"] for m in model.modules() if "_hf_masks" in m.__dict__]
+
+def is_masked(layer: nn.Module) -> bool:
+    "Does `layer`'s weight carry a mask?"
+    return "_hf_layer_bank" in layer.__dict__
+
 def masked_layers(model: nn.Module) -> dict[str, nn.Module]:
-    "The layers of `model` that carry a `HardMask` on their weight, by name."
-    return {n: m for n, m in model.named_modules() if _hard_mask(m) is not None}
+    "The layers of `model` whose weight carries a mask, by name."
+    return {n: m for n, m in model.named_modules() if is_masked(m)}
 
-def _hard_mask(mod: nn.Module) -> HardMask | None:
-    "The HardMask parametrizing `mod.weight`, if any."
-    if not parametrize.is_parametrized(mod, "weight"): return None
-    return next((p for p in mod.parametrizations.weight if isinstance(p, HardMask)), None)
+class LayerMask:
+    "One masked layer's slice of its bank: `logits` and `latent` are views of the flat parameters (no autograd)."
+    def __init__(self, bank: MaskBank, index: int): self.bank, self.index = bank, index
 
-def mask_of(layer: nn.Module) -> HardMask:
-    "The `HardMask` of a masked layer."
-    if (m := _hard_mask(layer)) is None: raise HyperfluxError(f"{type(layer).__name__} has no mask")
-    return m
+    @property
+    def logits(self) -> torch.Tensor: return self.bank.view(self.bank.logits.detach(), self.index)
 
-def latent_weight(layer: nn.Module) -> nn.Parameter:
-    "The stored (unmasked) weight of a masked layer."
-    mask_of(layer)
-    return layer.parametrizations.weight.original
+    @property
+    def latent(self) -> torch.Tensor: return self.bank.view(self.bank.weights.detach(), self.index)
+
+    @property
+    def grad(self) -> torch.Tensor | None:
+        "This layer's view of the flat logit gradient (None before a backward pass)."
+        g = self.bank.logits.grad
+        return None if g is None else self.bank.view(g, self.index)
+
+    @property
+    def kappa(self) -> float: return self.bank.kappa
+
+    @kappa.setter
+    def kappa(self, value: float): self.bank.kappa = value
+
+    def __repr__(self): return f"LayerMask(shape={self.bank.shapes[self.index]}, kappa={self.kappa})"
+
+def mask_of(layer: nn.Module) -> LayerMask:
+    "The mask of a masked layer: `.logits` (a view you may edit in place under no_grad), `.grad`, `.kappa`."
+    if not is_masked(layer): raise HyperfluxError(f"{type(layer).__name__} has no mask")
+    return LayerMask(layer._hf_layer_bank, layer._hf_layer_index)
+
+def latent_weight(layer: nn.Module) -> torch.Tensor:
+    "The stored (unmasked) weight of a masked layer: a view of the flat latent weights (edit it under no_grad)."
+    return mask_of(layer).latent
 
 # %% ../nbs/01_masks.ipynb #13a27f16
-def mask_logits(model: nn.Module) -> dict[str, nn.Parameter]:
-    "The mask logits of every masked layer, by layer name."
+def mask_logits(model: nn.Module) -> dict[str, torch.Tensor]:
+    "The mask logits of every masked layer, by layer name: views of the flat logits (edit them under no_grad)."
     return {n: mask_of(m).logits for n, m in masked_layers(model).items()}
 
 def mask_parameters(model: nn.Module) -> list[nn.Parameter]:
-    "The mask logits, as a parameter list for their own optimiser."
-    return list(mask_logits(model).values())
+    "The mask logits, as a parameter list for their own optimiser (one flat parameter per bank)."
+    return [b.logits for b in mask_banks(model)]
 
 def weight_parameters(model: nn.Module) -> list[nn.Parameter]:
-    "Every parameter of `model` that is not a mask logit."
+    "Every parameter of `model` that is not a mask logit (the flat latent weights included)."
     masks = {id(p) for p in mask_parameters(model)}
     return [p for p in model.parameters() if id(p) not in masks]
+
+def latent_parameters(model: nn.Module) -> list[nn.Parameter]:
+    "The flat latent weights, one parameter per bank."
+    return [b.weights for b in mask_banks(model)]
+
+def _flat_views(model: nn.Module, flats: list[torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
+    "Per-layer views, by layer name in `model`, of one flat tensor per bank (None stays None)."
+    flat_of = {id(b): f for b, f in zip(mask_banks(model), flats)}
+    out = {}
+    for name, layer in masked_layers(model).items():
+        bank, flat = layer._hf_layer_bank, flat_of[id(layer._hf_layer_bank)]
+        out[name] = None if flat is None else bank.view(flat, layer._hf_layer_index)
+    return out
+
+def mask_grad_views(model: nn.Module) -> dict[str, torch.Tensor | None]:
+    "Each masked layer's view of the flat logit gradient, by layer name (None before a backward pass)."
+    return _flat_views(model, [b.logits.grad for b in mask_banks(model)])
+
+def split_by_layer(model: nn.Module, flats: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    "Per-layer views, by layer name, of flat tensors laid out like the banks (e.g. a gradient w.r.t. them)."
+    return _flat_views(model, flats)
+
+# %% ../nbs/01_masks.ipynb #0a458031
+def autograd_grad(model: nn.Module,            # the masked model whose flat parameters the views belong to
+                  output: torch.Tensor,         # scalar to differentiate
+                  inputs: list[torch.Tensor],   # tensors to differentiate with respect to: layer views or any tensor
+                  **kwargs,                     # passed on to torch.autograd.grad (create_graph, retain_graph, ...)
+                 ) -> list[torch.Tensor]:
+    "torch.autograd.grad, where an input may be a layer's view of the flat parameters (latent_weight, mask logits)."
+    flat = {p.untyped_storage().data_ptr(): p for b in mask_banks(model) for p in (b.weights, b.logits)}
+    targets, places = [], []
+    for t in inputs:
+        p = None if t.requires_grad else flat.get(t.untyped_storage().data_ptr())
+        source = t if p is None else p
+        if not any(source is s for s in targets): targets.append(source)
+        k = next(j for j, s in enumerate(targets) if s is source)
+        places.append((k, None) if p is None else (k, (t.storage_offset() - p.storage_offset(), t.numel(), t.shape)))
+    grads = torch.autograd.grad(output, targets, **kwargs)
+    return [grads[k] if where is None else grads[k].view(-1)[where[0]:where[0] + where[1]].view(where[2])
+            for k, where in places]
 
 # %% ../nbs/01_masks.ipynb #bea2602f
 def keep_masks(model: nn.Module) -> dict[str, torch.Tensor]:
     "Boolean keep-mask (logit >= 0) of every masked layer."
-    return {n: lg.detach() >= 0 for n, lg in mask_logits(model).items()}
+    return {n: lg >= 0 for n, lg in mask_logits(model).items()}
 
 def prunable_count(model: nn.Module) -> int:
     "Number of prunable (masked) weights N."
@@ -144,8 +368,8 @@ def prunable_count(model: nn.Module) -> int:
 
 def kept_count(model: nn.Module) -> torch.Tensor:
     "Number of present weights, as a tensor on the model's device (no host sync)."
-    logits = mask_parameters(model)
-    return torch.stack([(lg.detach() >= 0).sum() for lg in logits]).sum()
+    counts = [(lg.detach() >= 0).sum() for lg in mask_parameters(model)]
+    return counts[0] if len(counts) == 1 else torch.stack(counts).sum()
 
 def density_pct(model: nn.Module) -> float:
     "Percentage of prunable weights present."
@@ -159,7 +383,7 @@ def layer_density(model: nn.Module) -> list[dict]:
     "Per masked layer: name, shape, prunable, kept, density_pct."
     rows = []
     for name, lg in mask_logits(model).items():
-        kept = int((lg.detach() >= 0).sum())
+        kept = int((lg >= 0).sum())
         rows.append(dict(layer=name, shape=tuple(lg.shape), prunable=lg.numel(), kept=kept,
                          density_pct=100.0 * kept / lg.numel()))
     return rows
@@ -172,29 +396,47 @@ def set_keep_masks(model: nn.Module, masks: dict[str, torch.Tensor], on: float =
     if missing := set(masks) - set(logits): raise HyperfluxError(f"no masked layer named {sorted(missing)}")
     for name, keep in masks.items():
         lg = logits[name]
-        if keep.shape != lg.shape: raise HyperfluxError(f"mask for {name} has shape {tuple(keep.shape)}, layer has {tuple(lg.shape)}")
+        if keep.shape != lg.shape:
+            raise HyperfluxError(f"mask for {name} has shape {tuple(keep.shape)}, layer has {tuple(lg.shape)}")
         lg.copy_(torch.where(keep.to(lg.device), torch.full_like(lg, on), torch.full_like(lg, off)))
 
 def freeze_masks(model: nn.Module, frozen: bool = True) -> nn.Module:
-    "Stop (or restart) gradient flow into the mask logits."
+    "Fixed masks (no logit gradient, no straight-through pass: a cached 0/1 multiply), or learned ones again."
     for p in mask_parameters(model): p.requires_grad_(not frozen)
     return model
 
+def unfreeze_masks(model: nn.Module) -> nn.Module:
+    "Learn the masks again after `freeze_masks`."
+    return freeze_masks(model, frozen=False)
+
+@torch.no_grad()
+def add_present_weight_decay_(model: nn.Module, weight_decay: float):
+    "Add weight_decay * w * H(m) to the latent weights' gradients (decay on present weights only), one op per bank."
+    for bank in mask_banks(model):
+        w = bank.weights
+        if w.grad is not None: w.grad.add_(w * (bank.logits >= 0), alpha=weight_decay)
+
 # %% ../nbs/01_masks.ipynb #3b139e59
-def _plain_key(layer_name: str, key: str) -> str:
-    "State-dict key of a parametrized layer's entry in the plain model."
-    prefix = f"{layer_name}." if layer_name else ""
-    return prefix + key
+@torch.no_grad()
+def _baked_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    "w * H(m) of every masked layer, by name in `model`, as fresh tensors."
+    out = {}
+    for name, layer in masked_layers(model).items():
+        mask = mask_of(layer)
+        out[name] = (mask.latent * (mask.logits >= 0)).clone()
+    return out
 
 def baked_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    "State dict of the plain architecture with w*H(m) baked into every masked weight."
-    layers = masked_layers(model)
-    out = {}
-    for key, value in model.state_dict().items():
-        if ".parametrizations.weight." not in f".{key}": out[key] = value.clone(); continue
-        layer = key.split("parametrizations.weight.")[0].rstrip(".")
-        if key.endswith("parametrizations.weight.original"):
-            out[_plain_key(layer, "weight")] = layers[layer].weight.detach().clone()
+    "State dict of the plain architecture with w*H(m) baked into every masked weight, in the plain model's order."
+    baked = _baked_weights(model)
+    by_owner: dict[str, list[str]] = {}
+    for key in model.state_dict(): by_owner.setdefault(key.rsplit(".", 1)[0] if "." in key else "", []).append(key)
+    state, out = model.state_dict(), {}
+    for name, _ in model.named_modules(remove_duplicate=False):
+        prefix = f"{name}." if name else ""
+        if name in baked: out[prefix + "weight"] = baked[name]
+        for key in by_owner.pop(name, []):
+            if key[len(prefix):] not in (LATENT_KEY, LOGITS_KEY): out[key] = state[key].clone()
     return out
 
 def mask_state(model: nn.Module) -> dict:
@@ -202,9 +444,9 @@ def mask_state(model: nn.Module) -> dict:
     state = {"logits": {}, "pruned_latent": {}, "kappa": {}}
     for name, layer in masked_layers(model).items():
         mask = mask_of(layer)
-        keep = mask.logits.detach() >= 0
-        state["logits"][name] = mask.logits.detach().clone()
-        state["pruned_latent"][name] = (latent_weight(layer).detach() * ~keep).clone()
+        keep = mask.logits >= 0
+        state["logits"][name] = mask.logits.clone()
+        state["pruned_latent"][name] = (mask.latent * ~keep).clone()
         state["kappa"][name] = mask.kappa
     return state
 
@@ -216,21 +458,27 @@ def bake(model: nn.Module, plain: nn.Module) -> nn.Module:
 def _load_plain(plain: nn.Module, state: dict, source: str):
     "Load a plain state dict, turning a mismatch into a clear error."
     try: plain.load_state_dict(state)
-    except RuntimeError as e: raise HyperfluxError(f"{source} does not fit this model: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:
+        raise HyperfluxError(f"{source} does not fit this model: {str(e).splitlines()[0]}") from None
 
 def restore_masks(plain: nn.Module, state: dict) -> nn.Module:
     "Attach the masks of `state` (from `mask_state`) to a model holding baked weights, in place."
     names = list(state["logits"])
-    attach_masks(plain, include=[f"^{re.escape(n)}$" for n in names], exclude=())
+    kappas = set(state["kappa"].values())
+    if len(kappas) > 1:
+        raise HyperfluxError(f"the mask file has several kappa values {sorted(kappas)}; a model has one")
+    attach_masks(plain, include=[f"^{re.escape(n)}$" for n in names], exclude=(), kappa=kappas.pop())
     layers = masked_layers(plain)
-    if missing := set(names) - set(layers): raise HyperfluxError(f"the mask file names layers {sorted(missing)} that this model lacks")
+    if missing := set(names) - set(layers):
+        raise HyperfluxError(f"the mask file names layers {sorted(missing)} that this model lacks")
     with torch.no_grad():
         for name, layer in layers.items():
             lg, mask = state["logits"][name], mask_of(layer)
             if lg.shape != mask.logits.shape:
-                raise HyperfluxError(f"the mask file does not fit the model: {name} has shape {tuple(mask.logits.shape)}, the file {tuple(lg.shape)}")
-            mask.logits.copy_(lg); mask.kappa = state["kappa"][name]
-            latent_weight(layer).add_(state["pruned_latent"][name].to(lg.device))
+                raise HyperfluxError(f"the mask file does not fit the model: {name} has shape "
+                                     f"{tuple(mask.logits.shape)}, the file {tuple(lg.shape)}")
+            mask.logits.copy_(lg)
+            mask.latent.add_(state["pruned_latent"][name].to(lg.device))
     return plain
 
 def save_baked(model: nn.Module, model_path: str | Path, masks_path: str | Path):
@@ -249,3 +497,44 @@ def nonzero_density_pct(plain: nn.Module, layer_names: Iterable[str]) -> float:
     mods = dict(plain.named_modules())
     total = sum(mods[n].weight.numel() for n in layer_names)
     return 100.0 * sum(int((mods[n].weight != 0).sum()) for n in layer_names) / total
+
+@torch.no_grad()
+def remove_masks(model: nn.Module) -> nn.Module:
+    "Turn every masked layer back into a plain layer holding w * H(m), in place (use it on a copy); return `model`."
+    baked = {id(m): w for m, w in zip(masked_layers(model).values(), _baked_weights(model).values())}
+    for layer in masked_layers(model).values():
+        requires_grad = layer._hf_layer_bank.weights.requires_grad
+        layer.__class__ = layer._hf_plain_class
+        del layer.__dict__["_hf_layer_bank"], layer.__dict__["_hf_layer_index"]
+        layer.register_parameter("weight", nn.Parameter(baked[id(layer)], requires_grad=requires_grad))
+    for mod in model.modules():
+        bank = mod.__dict__.pop("_hf_masks", None)
+        if bank is None: continue
+        del mod._parameters[LATENT_KEY], mod._parameters[LOGITS_KEY]
+        for hooks in (mod._forward_pre_hooks, mod._forward_hooks, mod._load_state_dict_pre_hooks):
+            for key in [k for k, h in hooks.items() if getattr(getattr(h, "hook", h), "__self__", None) is bank]:
+                del hooks[key]
+                mod._forward_hooks_always_called.pop(key, None)
+    return model
+
+# %% ../nbs/01_masks.ipynb #973cf452
+METADATA_OPS = frozenset({"view", "reshape", "_reshape_alias", "_unsafe_view", "slice", "select", "split",
+                          "split_with_sizes", "unbind", "narrow", "as_strided", "t", "transpose", "permute", "expand",
+                          "squeeze", "unsqueeze", "detach", "alias", "empty", "empty_like", "empty_strided"})
+
+def count_compute_ops(fn,             # zero-argument function, e.g. one training step
+                      warmup: int = 1, # untimed calls first (lazy state, optimiser state)
+                     ) -> dict[str, int]:
+    "Top-level aten compute operators of one call of `fn`, by name (views and metadata-only operators left out)."
+    from torch.profiler import ProfilerActivity, profile
+    for _ in range(warmup): fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof: fn()
+    counts: dict[str, int] = {}
+    for event in prof.events():
+        if not event.name.startswith("aten::"): continue
+        parent, nested = event.cpu_parent, False
+        while parent is not None and not nested:
+            nested, parent = parent.name.startswith("aten::"), parent.cpu_parent
+        name = event.name[len("aten::"):]
+        if not nested and name not in METADATA_OPS: counts[name] = counts.get(name, 0) + 1
+    return counts

@@ -68,7 +68,7 @@ def _unset(*args):
 class MethodContext:
     "What a method sees of a run: the model, its parameter groups, the epoch, scoring batches and requests."
     model: nn.Module                                       # the masked model (not the DDP/compile wrapper)
-    mask_params: list = field(default_factory=list)        # the mask logits, one tensor per masked layer
+    mask_params: list = field(default_factory=list)        # the mask logits: one flat tensor (all masked layers)
     weight_params: list = field(default_factory=list)      # the trained weights
     device: torch.device = torch.device("cpu")
     rank: int = 0                                          # this process (DDP)

@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from .core import HyperfluxError
-from .masks import mask_logits, latent_weight, masked_layers, prunable_count
+from .masks import (attach_masks, latent_weight, mask_grad_views, mask_logits, mask_parameters, masked_layers,
+                             prunable_count)
 
 # %% auto #0
-__all__ = ['Pressure', 'flux', 'flux_summary', 'toy_scenario', 'FlipCounter', 'ReferenceTrajectory', 'TrajectoryScheduler',
-           'ConstantPressure', 'StepPressure']
+__all__ = ['Pressure', 'flux', 'flux_summary', 'toy_scenario', 'FlipCounter', 'ReferenceTrajectory', 'PressureScheduler',
+           'TrajectoryScheduler', 'ConstantPressure', 'StepPressure']
 
 # %% ../nbs/02_pressure.ipynb #ebb47e26
 class Pressure:
@@ -28,11 +29,13 @@ class Pressure:
                  layers: Iterable[str] | None = None, # regexes of layers under pressure (None: all masked layers)
                  normaliser: int | None = None,       # N (None: every prunable weight of the model)
                 ):
-        logits = mask_logits(model)
-        names = [n for n in logits if layers is None or any(re.search(p, n) for p in layers)]
-        if not names: raise HyperfluxError(f"no masked layer matches the pressure layers {list(layers)}; masked layers: {list(logits)}")
+        masked = masked_layers(model)
+        names = [n for n in masked if layers is None or any(re.search(p, n) for p in layers)]
+        if not names:
+            raise HyperfluxError(f"no masked layer matches the pressure layers {list(layers)}; "
+                                 f"masked layers: {list(masked)}")
         self.layer_names = names
-        self.logits = [logits[n] for n in names]
+        self.ranges = _flat_ranges([masked[n] for n in names])
         self.normaliser = normaliser or prunable_count(model)
 
     def per_weight(self, pressure: float) -> float:
@@ -41,26 +44,37 @@ class Pressure:
 
     def term(self, pressure: float) -> torch.Tensor:
         "The value P * sum(m) / N of the pressure term (for logging)."
-        return pressure * torch.stack([lg.detach().sum() for lg in self.logits]).sum() / self.normaliser
+        sums = [lg.detach()[start:stop].sum() for lg, start, stop in self.ranges]
+        return pressure * torch.stack(sums).sum() / self.normaliser
 
     @torch.no_grad()
     def add_gradient(self, pressure: float):
-        "Add P/N to the gradient of every pressured logit (call after the data backward pass)."
+        "Add P/N to the gradient of every pressured logit (call after the data backward pass): one op per range."
         if pressure == 0: return
-        grads = []
-        for lg in self.logits:
+        for lg, start, stop in self.ranges:
             if lg.grad is None: lg.grad = torch.zeros_like(lg)
-            grads.append(lg.grad)
-        torch._foreach_add_(grads, self.per_weight(pressure))
+            grad = lg.grad if (start, stop) == (0, lg.numel()) else lg.grad[start:stop]
+            grad.add_(self.per_weight(pressure))
+
+def _flat_ranges(layers: list[nn.Module]) -> list[tuple[nn.Parameter, int, int]]:
+    "The (flat logits, start, stop) ranges covering `layers`, adjacent layers merged into one range."
+    ranges = []
+    for layer in layers:
+        bank, i = layer._hf_layer_bank, layer._hf_layer_index
+        start, stop = bank.offsets[i], bank.offsets[i] + bank.sizes[i]
+        if ranges and ranges[-1][0] is bank.logits and ranges[-1][2] == start:
+            ranges[-1] = (bank.logits, ranges[-1][1], stop)
+        else: ranges.append((bank.logits, start, stop))
+    return ranges
 
 # %% ../nbs/02_pressure.ipynb #88935638
 @torch.no_grad()
 def flux(model: nn.Module, pressure_per_weight: float = 0.0) -> dict[str, torch.Tensor]:
     "Per-weight flux -dL_data/dm of every masked layer, from the current logit gradients."
     out = {}
-    for name, lg in mask_logits(model).items():
-        if lg.grad is None: raise HyperfluxError("no gradient on the mask logits: run a backward pass before reading flux")
-        out[name] = -(lg.grad - pressure_per_weight)
+    for name, grad in mask_grad_views(model).items():
+        if grad is None: raise HyperfluxError("no gradient on the mask logits: run a backward pass before reading flux")
+        out[name] = -(grad - pressure_per_weight)
     return out
 
 @torch.no_grad()
@@ -77,12 +91,13 @@ def flux_summary(model: nn.Module, pressure_per_weight: float = 0.0) -> dict:
     return dict(min_present=finite(present_min, min), max_pruned=finite(pruned_max, max), layers=layers)
 
 # %% ../nbs/02_pressure.ipynb #e2fd07dc
-def toy_scenario(logit0: float, target_weight: float, pressure_per_weight: float, steps: int = 200, lr: float = 0.05) -> float:
+def toy_scenario(logit0: float, target_weight: float, pressure_per_weight: float, steps: int = 200,
+                 lr: float = 0.05) -> float:
     "Final logit of a single masked weight w=1 fitting y = target_weight * x under pressure (Fig. 1 toy)."
     torch.manual_seed(0)
     layer = attach_masks(nn.Linear(1, 1, bias=False), init=(logit0, logit0))
     with torch.no_grad(): latent_weight(layer).fill_(1.0)
-    lg = mask_of(layer).logits
+    lg = mask_parameters(layer)[0]          # the flat logits: one here
     opt = torch.optim.Adam([lg], lr=lr)
     x = torch.linspace(-1, 1, 64).unsqueeze(1)
     for _ in range(steps):
@@ -98,7 +113,7 @@ def toy_scenario(logit0: float, target_weight: float, pressure_per_weight: float
 class FlipCounter:
     "Counts pruned->present and present->pruned flips between snapshots of the keep-masks."
     def __init__(self, model: nn.Module):
-        self.logits = list(mask_logits(model).values())
+        self.logits = mask_parameters(model)   # flat: one tensor per bank
         self.snapshot()
 
     @torch.no_grad()
@@ -127,7 +142,8 @@ class ReferenceTrajectory:
     start_factor: float = field(init=False)  # s, found by bisection
 
     def __post_init__(self):
-        if not 0 < self.target_density_pct < 100: raise HyperfluxError(f"target density must be in (0, 100), got {self.target_density_pct}")
+        if not 0 < self.target_density_pct < 100:
+            raise HyperfluxError(f"target density must be in (0, 100), got {self.target_density_pct}")
         if self.epochs < 1: raise HyperfluxError(f"the pruning stage needs at least one epoch, got {self.epochs}")
         self.start_factor = self._bisect()
 
@@ -157,8 +173,24 @@ class ReferenceTrajectory:
             if hi - lo < tol: break
         return (lo + hi) / 2
 
+# %% ../nbs/02_pressure.ipynb #54963e2a
+class PressureScheduler:
+    "The interface of every pressure scheduler; the base holds a fixed P and follows no trajectory."
+    pressure: float = 0.0   # the multiplier P used in the next epoch
+
+    def step(self, epoch: int, density_pct: float, acc: float | None = None):
+        "Update P at the end of 1-based `epoch` from the measured density (and test accuracy, for logs)."
+
+    def reference_density_pct(self, epoch: int) -> float | None:
+        "E(epoch), the density (%) aimed for after `epoch`; None for a scheduler without a trajectory."
+        return None
+
+    def state_dict(self) -> dict: return dict(pressure=self.pressure)
+
+    def load_state_dict(self, state: dict): self.pressure = state["pressure"]
+
 # %% ../nbs/02_pressure.ipynb #cc57fc5e
-class TrajectoryScheduler:
+class TrajectoryScheduler(PressureScheduler):
     "Bang-bang pressure control with inertia along the reference trajectory (A.9)."
     def __init__(self, target_sparsity_pct: float, # final sparsity of the pruning stage
                  epochs: int,                      # T: length of the pruning stage
@@ -189,6 +221,10 @@ class TrajectoryScheduler:
             self.inertia_down += self.inertia_step
             self.inertia_up = 0.0
 
+    def reference_density_pct(self, epoch: int) -> float | None:
+        "E(epoch) of the reference trajectory during the pruning stage (0 <= epoch <= T), else None."
+        return self.trajectory(epoch) if 0 <= epoch <= self.epochs else None
+
     def state_dict(self) -> dict:
         return dict(gamma=self.gamma, inertia_up=self.inertia_up, inertia_down=self.inertia_down, log=list(self.log))
 
@@ -197,24 +233,23 @@ class TrajectoryScheduler:
         self.log = list(state.get("log", []))
 
 # %% ../nbs/02_pressure.ipynb #fc25612b
-class ConstantPressure:
+class ConstantPressure(PressureScheduler):
     "A fixed pressure multiplier P."
     def __init__(self, pressure: float):
         if pressure < 0: raise HyperfluxError(f"pressure must be >= 0, got {pressure}")
         self.pressure = float(pressure)
-    def step(self, epoch: int, density_pct: float, acc: float | None = None): pass
-    def state_dict(self) -> dict: return dict(pressure=self.pressure)
-    def load_state_dict(self, state: dict): self.pressure = state["pressure"]
 
-class StepPressure:
+class StepPressure(PressureScheduler):
     "P = 0 until epoch `start` ends, then base**k0, then k += 1 at the end of every epoch divisible by `every`."
     def __init__(self, base: float = 5.0, k0: int = 1, every: int = 10, start: int = 10):
         self.base, self.k0, self.every, self.start = base, k0, every, start
         self.k, self.pressure, self.log = None, 0.0, []
     def step(self, epoch: int, density_pct: float, acc: float | None = None):
         if epoch < self.start or (epoch > self.start and epoch % self.every): return
-        if self.k is not None: self.log.append(dict(epoch=epoch, density_pct=density_pct, pressure=self.pressure, acc=acc))
+        if self.k is not None:
+            self.log.append(dict(epoch=epoch, density_pct=density_pct, pressure=self.pressure, acc=acc))
         self.k = self.k0 if self.k is None else self.k + 1
         self.pressure = self.base ** self.k
     def state_dict(self) -> dict: return dict(k=self.k, pressure=self.pressure, log=list(self.log))
-    def load_state_dict(self, state: dict): self.k, self.pressure, self.log = state["k"], state["pressure"], list(state["log"])
+    def load_state_dict(self, state: dict):
+        self.k, self.pressure, self.log = state["k"], state["pressure"], list(state["log"])

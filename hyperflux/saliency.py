@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import HyperfluxError, Registry, check_choice, keep_count, select_top
-from .masks import keep_masks, latent_weight, mask_logits, masked_layers, prunable_count, set_keep_masks, weight_parameters
+from .masks import (autograd_grad, keep_masks, latent_weight, mask_logits, mask_parameters, masked_layers,
+                             prunable_count, set_keep_masks, weight_parameters)
 
 # %% auto #0
 __all__ = ['SALIENCIES', 'register_saliency', 'available_saliencies', 'get_saliency', 'mean_over_ranks', 'per_batch_gradients',
@@ -63,7 +64,7 @@ def per_batch_gradients(model: nn.Module,              # the (masked) model
     "Yield, for each batch, the gradients of its loss with respect to `wrt`."
     loss_fn = loss_fn or F.cross_entropy
     for x, y in batches:
-        yield list(torch.autograd.grad(loss_fn(model(x), y), wrt))
+        yield autograd_grad(model, loss_fn(model(x), y), wrt)   # wrt may hold layer views of the flat weights
 
 def mean_gradients(model: nn.Module, batches: Iterable, wrt: list[torch.Tensor], loss_fn: Callable | None = None) -> list[torch.Tensor]:
     "Mean over `batches` (and over DDP ranks) of the per-batch loss gradients with respect to `wrt`."
@@ -74,8 +75,8 @@ def mean_gradients(model: nn.Module, batches: Iterable, wrt: list[torch.Tensor],
     if n == 0: raise HyperfluxError("no batches were given: a gradient-based saliency needs at least one (x, y) batch")
     return mean_over_ranks([t.div_(n) for t in total])
 
-def latent_weights(model: nn.Module) -> dict[str, nn.Parameter]:
-    "The stored weight of every masked layer, by layer name."
+def latent_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    "The stored weight of every masked layer, by layer name (views of the flat latent weights)."
     layers = masked_layers(model)
     if not layers: raise HyperfluxError("this model has no masks: call hyperflux.masks.attach_masks(model) first")
     return {n: latent_weight(m) for n, m in layers.items()}
@@ -120,9 +121,9 @@ def grasp_saliency(model: nn.Module,
     g = mean_gradients(model, batches, params, scaled)                  # g, detached
     hg = [torch.zeros_like(p) for p in params]
     for x, y in batches:                                               # Hg = d(g . grad L)/dw, batch by batch
-        grads = torch.autograd.grad(scaled(model(x), y), params, create_graph=True)
+        grads = autograd_grad(model, scaled(model(x), y), params, create_graph=True)
         z = sum((gi * gr).sum() for gi, gr in zip(g, grads))
-        for acc, h in zip(hg, torch.autograd.grad(z, params)): acc.add_(h, alpha=1 / len(batches))
+        for acc, h in zip(hg, autograd_grad(model, z, params)): acc.add_(h, alpha=1 / len(batches))
     mean_over_ranks(hg)
     neg_s = {n: w.detach() * h for (n, w), h in zip(ws.items(), hg)}     # -S = w * Hg
     norm = sum(v.sum() for v in neg_s.values()).abs() + 1e-12
@@ -145,7 +146,7 @@ def synflow_saliency(model: nn.Module,
         for p in weight_parameters(twin): p.abs_()      # weights and biases, never the mask logits
     ws = latent_weights(twin)
     R = twin(torch.ones((1, *input_shape), dtype=torch.float64, device=device)).sum()
-    grads = torch.autograd.grad(R, list(ws.values()))
+    grads = autograd_grad(twin, R, list(ws.values()))
     return {n: (w.detach() * g).abs() for (n, w), g in zip(ws.items(), grads)}
 
 @register_saliency("random")
@@ -157,14 +158,14 @@ def random_saliency(model: nn.Module, batches: Iterable = (), seed: int = 0, **_
 @register_saliency("flux")
 def flux_saliency(model: nn.Module, batches: Iterable, loss_fn: Callable | None = None, **_) -> dict[str, torch.Tensor]:
     "Hyperflux flux -dL/dm of every mask logit (no pressure), averaged over the batches."
-    logits = mask_logits(model)
+    logits, flat = mask_logits(model), mask_parameters(model)
     if not logits: raise HyperfluxError("this model has no masks: call hyperflux.masks.attach_masks(model) first")
-    was = {n: lg.requires_grad for n, lg in logits.items()}
+    was = [p.requires_grad for p in flat]
     try:
-        for lg in logits.values(): lg.requires_grad_(True)
+        for p in flat: p.requires_grad_(True)
         grads = mean_gradients(model, batches, list(logits.values()), loss_fn)
     finally:
-        for n, lg in logits.items(): lg.requires_grad_(was[n])
+        for p, w in zip(flat, was): p.requires_grad_(w)
     return {n: -g for n, g in zip(logits, grads)}
 
 # %% ../nbs/06_saliency.ipynb #4149e1ab

@@ -13,10 +13,9 @@ from typing import Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 
 from .core import HyperfluxError, keep_count, select_top
-from .masks import PRUNABLE_TYPES, masked_layers, mask_of, prunable_layers
+from .masks import PRUNABLE_TYPES, is_masked, masked_layers, mask_of, prunable_layers, remove_masks
 
 # %% auto #0
 __all__ = ['SPARSE_KINDS', 'conv_flops', 'linear_flops', 'layer_dense_flops', 'layer_density', 'FlopsMeter', 'count_flops',
@@ -55,7 +54,7 @@ def layer_dense_flops(layer: nn.Module, out: torch.Tensor) -> int:
 @torch.no_grad()
 def layer_density(layer: nn.Module) -> float:
     "Fraction of the weights of `layer` the forward uses: H(m) on a masked layer, non-zeros on a plain one."
-    if parametrize.is_parametrized(layer, "weight"):
+    if is_masked(layer):
         return (mask_of(layer).logits >= 0).float().mean().item()
     return (layer.weight != 0).float().mean().item()
 
@@ -343,20 +342,9 @@ def time_candidates(candidates: dict[str, nn.Module], # name -> module, all taki
 def dense_copy(model: nn.Module) -> nn.Module:
     "An eval-mode deep copy of `model` with every mask baked into its weight (a plain model)."
     plain = copy.deepcopy(model).eval()
-    for layer in masked_layers(plain).values(): _bake_in_place(layer)
+    remove_masks(plain)
     for p in plain.parameters(): p.requires_grad_(False)
     return plain
-
-def _bake_in_place(layer: nn.Module):
-    "Turn a masked layer of a *copied* model back into a plain layer holding w * H(m)."
-    # Not parametrize.remove_parametrizations: it deletes the `weight` property from the layer's class, and a deep
-    # copy shares that class with the original model, which would lose its weight.
-    if set(layer.parametrizations.keys()) != {"weight"}:
-        raise HyperfluxError(f"{type(layer).__name__} has parametrizations other than its mask: {list(layer.parametrizations.keys())}")
-    weight = layer.weight.detach().clone()
-    delattr(layer, "parametrizations")
-    layer.__class__ = type(layer).__bases__[0]
-    layer.register_parameter("weight", nn.Parameter(weight, requires_grad=False))
 
 @torch.no_grad()
 def _layer_inputs(model: nn.Module, layers: dict[str, nn.Module], example: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -35,6 +35,7 @@ def test_train_overhead_rows(quick_results):
     for r in rows:
         assert {"model", "device", "ratio", "prune_hooks_ratio", "dense_ms", "hyperflux_ms", "prune_hooks_ms"} <= set(r)
         assert r["device"] == "cpu" and r["ratio"] > 0 and r["prune_hooks_ratio"] > 0
+        assert r["extra_ops_per_step"] <= 16 and r["extra_ops_per_step_foreach_sgd"] <= 16   # masks: a fixed cost
 
 
 def test_memory_inference_reach_data(quick_results):
