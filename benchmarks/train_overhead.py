@@ -4,7 +4,7 @@ Configurations (built by `build_step`):
 - dense:        the plain model, SGD (momentum 0.9, weight decay 5e-4) on its weights; the baseline.
 - hyperflux:    the engine's step: masks attached (hyperflux.masks), SGD on the weights, fused Adam (lr 1e-3) on the
                 mask logits, and the Hyperflux method's `after_backward` (Pressure.add_gradient) between backward and
-                the optimiser steps, exactly as `hyperflux.train.Run.train_epoch` orders them.
+                the optimiser steps, exactly as `hyperflux.engine.Run.train_step` orders them.
 - fixed_masks:  masks attached but frozen, every weight present: what a method that does not learn masks (dense, GMP,
                 IMP, ...) trains through in the engine.
 - prune_hooks:  the peer: torch.nn.utils.prune.custom_from_mask on the same layers (a forward pre-hook multiplies
@@ -34,7 +34,8 @@ from common import count_compute_ops, interleaved, log, ratio_summary, set_threa
 from hyperflux.masks import (attach_masks, mask_banks, mask_parameters, prunable_layers,  # noqa: E402
                              weight_parameters)
 from hyperflux.models import get_model  # noqa: E402
-from hyperflux.train import METHODS, TrainConfig  # noqa: E402
+from hyperflux.config import TrainConfig  # noqa: E402
+from hyperflux.methods import MethodContext, method_info  # noqa: E402
 
 # model -> input shape, classes and the batch sizes used per device
 MODELS = {
@@ -57,12 +58,6 @@ class StepSetup:
     compile: bool = False
     seed: int = 0
     sgd_foreach: bool | None = None   # None: torch's default (foreach on GPU, one tensor at a time on CPU)
-
-
-class _RunView:
-    "The parts of hyperflux.train.Run that the Hyperflux method's hooks read."
-    def __init__(self, model):
-        self.model, self.epoch, self.mask_params = model, 1, mask_parameters(model)
 
 
 def build_step(model_name: str, config: str, s: StepSetup):
@@ -89,9 +84,10 @@ def build_step(model_name: str, config: str, s: StepSetup):
     if config == "hyperflux":
         opt_m = torch.optim.Adam(mask_parameters(model), lr=1e-3, fused=True)   # as the engine
         cfg = TrainConfig(arch=model_name, dataset="synthetic", pressure=PRESSURE, progress=False)
-        method, view = METHODS["hyperflux"](cfg), _RunView(model)
-        method.setup(view)
-        after_backward = lambda: method.after_backward(view)
+        method = method_info("hyperflux").cls(cfg)
+        ctx = MethodContext(model=model, mask_params=mask_parameters(model), weight_params=params, epoch=1)
+        method.setup(ctx)
+        after_backward = lambda: method.after_backward(ctx)
     net = torch.compile(model) if s.compile else model
     amp_dtype = {"off": None, "bf16": torch.bfloat16}[s.amp]
     dev_type = torch.device(s.device).type

@@ -18,8 +18,7 @@ Modules:
 - `hyperflux.runfolder`: What a run folder holds, named in one place: the file names, the metric columns, and the typed reading and writing of params.json, metrics.csv and final.json.
 - `hyperflux.saliency`: A registry of saliency metrics (magnitude, Taylor, SNIP, GraSP, SynFlow, random, flux), each one small function from a masked model and some batches to one score per prunable weight, and the one shared step that turns scores into keep masks.
 - `hyperflux.sparse`: FLOPs of a pruned model (PAPER A.12), and sparse inference: a baked model turned into one whose pruned layers use a sparse (or compacted) representation, chosen per layer by measuring what is fastest on this machine.
-- `hyperflux.sweep`: The sweep as data: `paper.yaml` in, run specs out. Paths, the keys a sweep file may hold, profile parsing and grid expansion; each run's settings become one validated config, and its folder is named by the config's run key. Pure: nothing here runs, trains or draws.
-- `hyperflux.train`: Deprecated: the old `hyperflux.train` names, re-exported from the modules that hold them now, for code not yet switched (runs, report, benchmarks). Import from `hyperflux.config`, `hyperflux.runfolder`, `hyperflux.methods`, `hyperflux.hyperflux_method` and `hyperflux.engine` instead; this module goes once nothing imports it."""
+- `hyperflux.sweep`: The sweep as data: `paper.yaml` in, run specs out. Paths, the keys a sweep file may hold, profile parsing and grid expansion; each run's settings become one validated config, and its folder is named by the config's run key. Pure: nothing here runs, trains or draws."""
 
 __version__ = "0.1.0"
 

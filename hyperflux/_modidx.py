@@ -809,11 +809,4 @@ d = { 'settings': { 'branch': 'main',
                                  'hyperflux.sweep.profile_settings': ('sweep.html#profile_settings', 'hyperflux/sweep.py'),
                                  'hyperflux.sweep.project_root': ('sweep.html#project_root', 'hyperflux/sweep.py'),
                                  'hyperflux.sweep.published_profiles': ('sweep.html#published_profiles', 'hyperflux/sweep.py'),
-                                 'hyperflux.sweep.read_sweep': ('sweep.html#read_sweep', 'hyperflux/sweep.py')},
-            'hyperflux.train': { 'hyperflux.train._MethodClasses': ('train_compat.html#_methodclasses', 'hyperflux/train.py'),
-                                 'hyperflux.train._MethodClasses.__getitem__': ( 'train_compat.html#_methodclasses.__getitem__',
-                                                                                 'hyperflux/train.py'),
-                                 'hyperflux.train._MethodClasses.__iter__': ( 'train_compat.html#_methodclasses.__iter__',
-                                                                              'hyperflux/train.py'),
-                                 'hyperflux.train._MethodClasses.__len__': ( 'train_compat.html#_methodclasses.__len__',
-                                                                             'hyperflux/train.py')}}}
+                                 'hyperflux.sweep.read_sweep': ('sweep.html#read_sweep', 'hyperflux/sweep.py')}}}
