@@ -57,5 +57,6 @@ def test_memory_inference_reach_data(quick_results):
 def test_results_md_explains_every_section(quick_results):
     _, md = quick_results
     for heading in ("## Machine and run", "## Training overhead (CPU)", "## Peak memory (CPU)",
-                    "## Sparse inference (CPU)", "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU", "Quick mode"):
+                    "## Sparse inference (CPU)", "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU",
+                    "Quick mode"):
         assert heading in md, heading
