@@ -54,7 +54,8 @@ def torchvision_loader(folder: Path, batch_size: int, workers: int, device: str)
     "The usual CIFAR training pipeline with torchvision transforms."
     import torchvision.transforms as T
     info = dataset_info("cifar10")
-    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(info.mean, info.std)])
+    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                    T.Normalize(info.mean, info.std)])
     ds = CifarLikeTorchvision(folder, tf)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers,
                                        pin_memory=device.startswith("cuda"), persistent_workers=workers > 0,
@@ -84,8 +85,10 @@ def run(device: str = "cpu", quick: bool = False, batch_size: int = 128) -> dict
         ours = get_data("cifar10", root=tmp, batch_size=batch_size, device=device, download=False)
         fns = {"hyperflux_device_loader": epoch_fn(ours.train, device, True),
                "torchvision_workers0": epoch_fn(torchvision_loader(folder, batch_size, 0, device), device, False)}
-        if not quick: fns["torchvision_workers2"] = epoch_fn(torchvision_loader(folder, batch_size, 2, device), device, False)
-        log(f"data pipeline: {n_images} CIFAR-shaped training images, batch {batch_size}, {rounds} interleaved epochs each")
+        if not quick:
+            fns["torchvision_workers2"] = epoch_fn(torchvision_loader(folder, batch_size, 2, device), device, False)
+        log(f"data pipeline: {n_images} CIFAR-shaped training images, batch {batch_size}, "
+            f"{rounds} interleaved epochs each")
         times = interleaved(fns, rounds=rounds, warmup=1, device=device)
     out = dict(device=device, images_per_epoch=n_images, batch=batch_size, rounds=rounds,
                augmentation="random crop (pad 4) + horizontal flip + normalise")

@@ -43,7 +43,8 @@ def trained_lenet300(quick: bool, seed: int = 0) -> tuple[torch.nn.Module, str]:
     torch.manual_seed(seed)
     try: data, name = get_data("fashion_mnist", batch_size=128, download=False), "fashion_mnist"
     except HyperfluxError:
-        data, name = get_data("synthetic", batch_size=128, shape=(1, 28, 28), train_size=8192, test_size=256), "synthetic"
+        data = get_data("synthetic", batch_size=128, shape=(1, 28, 28), train_size=8192, test_size=256)
+        name = "synthetic"
     model = get_model("lenet300", num_classes=10, input_shape=(1, 28, 28))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     data.train.set_epoch(1)
@@ -77,7 +78,8 @@ def measure(model_name: str, batch: int, quick: bool, masked=None, info=None) ->
     dense = dense_copy(masked)
     x = torch.randn(batch, *info["input_shape"])
     big = model_name != "lenet300"
-    fast = sparsify(masked, x, rounds=2 if quick or big else 5, min_seconds=0.002 if quick else 0.01, passes=1 if big else 2)
+    fast = sparsify(masked, x, rounds=2 if quick or big else 5, min_seconds=0.002 if quick else 0.01,
+                    passes=1 if big else 2)
     diff = (fast(x) - dense(x)).abs().max().item()
     scale = dense(x).abs().max().item()
     if big: rounds, repeat = (1, 1) if quick else ((7, 3) if batch == 1 else (5, 1))
@@ -88,12 +90,14 @@ def measure(model_name: str, batch: int, quick: bool, masked=None, info=None) ->
     plan = fast.sparse_plan
     row = dict(model=model_name, device="cpu", batch=batch, threads=torch.get_num_threads(), **info,
                flops_remaining_pct=round(flops["remaining_pct"], 3),
-               dense_ms=summary([1e3 * t for t in times["dense"]], 4), sparse_ms=summary([1e3 * t for t in times["sparse"]], 4),
+               dense_ms=summary([1e3 * t for t in times["dense"]], 4),
+               sparse_ms=summary([1e3 * t for t in times["sparse"]], 4),
                speedup=summary(speedups, 3)["median"], speedup_spread=summary(speedups, 3),
                max_abs_diff=diff, max_abs_output=scale, rounds=rounds, calls_per_round=repeat,
                choices=dict(collections.Counter(r["choice"] for r in plan)),
-               layers=[dict(layer=r["layer"], shape=list(r["shape"]), density_pct=round(r["density_pct"], 3), choice=r["choice"],
-                            speedup=round(r["speedup"], 2), candidates_ms={k: round(v, 4) for k, v in r["candidates_ms"].items()})
+               layers=[dict(layer=r["layer"], shape=list(r["shape"]), density_pct=round(r["density_pct"], 3),
+                            choice=r["choice"], speedup=round(r["speedup"], 2),
+                            candidates_ms={k: round(v, 4) for k, v in r["candidates_ms"].items()})
                        for r in plan])
     if diff > 1e-4 * max(scale, 1.0): raise AssertionError(f"{model_name}: sparse output differs from dense by {diff}")
     return row

@@ -71,8 +71,9 @@ def run(models: list[str], device: str = "cpu", quick: bool = False, threads: in
                     row[f"{c}_ratio_above_baseline"] = round((got[c][key] - got[c]["baseline_mib"]) /
                                                              max(d[key] - d["baseline_mib"], 1e-9), 3)
         row["ratio"] = row["hyperflux_ratio"]
+        above = row.get("hyperflux_ratio_above_baseline")
         log(f"  peak hyperflux/dense = {row['ratio']:.3f}"
-            + (f" (above baseline {row['hyperflux_ratio_above_baseline']:.3f})" if "hyperflux_ratio_above_baseline" in row else ""))
+            + (f" (above baseline {above:.3f})" if above is not None else ""))
         rows.append(row)
     return rows
 

@@ -20,7 +20,8 @@ def _f(x, digits=2) -> str:
 
 def _spread(s: dict, digits=2) -> str:
     "median [q1, q3] (min to max) of a summary dict."
-    return f"{s['median']:.{digits}f} [{s['q1']:.{digits}f}, {s['q3']:.{digits}f}] ({s['min']:.{digits}f} to {s['max']:.{digits}f})"
+    return (f"{s['median']:.{digits}f} [{s['q1']:.{digits}f}, {s['q3']:.{digits}f}] "
+            f"({s['min']:.{digits}f} to {s['max']:.{digits}f})")
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -54,8 +55,8 @@ def goals_section(r: dict) -> list[str]:
     g = r.get("goals") or {}
     if not g: return []
     lines = ["## Goals at a glance", ""]
-    lines += _table(["goal", "target", "measured", "met"], [[k, v["goal"], _f(v["value"], 3), "yes" if v["met"] else "**no**"]
-                                                         for k, v in g.items()])
+    lines += _table(["goal", "target", "measured", "met"],
+                    [[k, v["goal"], _f(v["value"], 3), "yes" if v["met"] else "**no**"] for k, v in g.items()])
     return lines + [""]
 
 
@@ -68,7 +69,8 @@ def train_section(rows: list[dict], title="Training overhead (CPU)") -> list[str
              "after backward. The peer is torch.nn.utils.prune (a fixed mask applied by a forward pre-hook, not "
              "learned). A ratio is computed per round from adjacent measurements; the table gives the median "
              "[quartiles] (min to max) over rounds.", ""]
-    head = ["model", "batch", "dense ms/step", "hyperflux ms/step", "hyperflux / dense", "best rounds", "prune hooks / dense"]
+    head = ["model", "batch", "dense ms/step", "hyperflux ms/step", "hyperflux / dense", "best rounds",
+            "prune hooks / dense"]
     if any("fixed_masks_ratio" in x for x in rows): head.append("fixed masks / dense")
     if any("extra_ops_per_step" in x for x in rows): head.append("extra ops/step")
     table = []
@@ -76,12 +78,15 @@ def train_section(rows: list[dict], title="Training overhead (CPU)") -> list[str
         t = [x["model"] + (" (compiled)" if x.get("compile") else ""), x["batch"], _f(x["dense_ms"]["median"]),
              _f(x["hyperflux_ms"]["median"]), _spread(x["ratio_spread"]), _f(x.get("ratio_best_rounds"), 3),
              _spread(x["prune_hooks_ratio_spread"])]
-        if "fixed masks / dense" in head: t.append(_spread(x["fixed_masks_ratio_spread"]) if "fixed_masks_ratio_spread" in x else "-")
+        if "fixed masks / dense" in head:
+            fixed = x.get("fixed_masks_ratio_spread")
+            t.append(_spread(fixed) if fixed is not None else "-")
         if "extra ops/step" in head: t.append(x.get("extra_ops_per_step", "-"))
         table.append(t)
     lines += _table(head, table)
     lines += ["", "- *dense / hyperflux ms/step*: median time of one training step of each configuration.",
-              "- *hyperflux / dense*: the training overhead of learning masks; the goal is <= 1.10 on CPU (1.05 on GPU).",
+              "- *hyperflux / dense*: the training overhead of learning masks; the goal is <= 1.10 on CPU "
+              "(1.05 on GPU).",
               "- *best rounds*: fastest Hyperflux round over fastest dense round: other work on the machine only adds "
               "time, so this is the least disturbed estimate when the spread is wide.",
               "- *prune hooks / dense*: the same ratio for torch.nn.utils.prune's mask hooks, the usual way of "
@@ -103,7 +108,8 @@ def train_section(rows: list[dict], title="Training overhead (CPU)") -> list[str
         keys = sorted({k for x in parts for k in x["breakdown_ms"]})
         lines += _table(["model"] + keys + ["ratio from parts", "… with fused mask Adam"],
                         [[x["model"]] + [_f(x["breakdown_ms"].get(k), 3) for k in keys] +
-                         [_f(x.get("ratio_from_parts"), 3), _f(x.get("ratio_from_parts_fused_adam"), 3)] for x in parts])
+                         [_f(x.get("ratio_from_parts"), 3), _f(x.get("ratio_from_parts_fused_adam"), 3)]
+                         for x in parts])
         lines += [""] + [_breakdown_sentence(x) for x in parts]
     return lines + [""]
 
@@ -112,7 +118,8 @@ def _breakdown_sentence(x: dict) -> str:
     "What the breakdown says for one model, in words."
     b = x["breakdown_ms"]
     dense = x["dense_ms"]["min"]
-    extra = {"the mask's forward+backward (w*H(m))": b["mask_ste_fwd_bwd"], "the mask Adam step": b["adam_masks_foreach"],
+    extra = {"the mask's forward+backward (w*H(m))": b["mask_ste_fwd_bwd"],
+             "the mask Adam step": b["adam_masks_foreach"],
              "the pressure gradient": b["pressure_add"]}
     total = sum(extra.values())
     parts = ", ".join(f"{k} {v:.2f} ms ({100 * v / total:.0f} %)" for k, v in extra.items())
@@ -135,16 +142,16 @@ def memory_section(rows: list[dict], title="Peak memory (CPU)") -> list[str]:
     if not gpu: head[2:2] = ["baseline MiB"]; head += ["hyperflux / dense above baseline"]
     table = []
     for x in rows:
-        t = [x["model"], x["batch"], _f(x["dense_peak_mib"], 1), _f(x["hyperflux_peak_mib"], 1), _f(x["hyperflux_ratio"], 3),
-             _f(x.get("prune_hooks_ratio"), 3)]
+        t = [x["model"], x["batch"], _f(x["dense_peak_mib"], 1), _f(x["hyperflux_peak_mib"], 1),
+             _f(x["hyperflux_ratio"], 3), _f(x.get("prune_hooks_ratio"), 3)]
         if not gpu: t[2:2] = [_f(x["baseline_mib"], 1)]; t += [_f(x["hyperflux_ratio_above_baseline"], 3)]
         table.append(t)
     lines += _table(head, table)
     lines += [""]
-    if not gpu: lines.append("- *baseline*: memory of the process after importing torch and hyperflux, before any model "
-                             "exists (shared by every configuration).")
-    lines.append("- *hyperflux / dense*: ratio of peaks; Hyperflux adds one logit per weight, its gradient and two Adam "
-                 "moments (4 extra copies of the prunable weights).")
+    if not gpu: lines.append("- *baseline*: memory of the process after importing torch and hyperflux, before any "
+                             "model exists (shared by every configuration).")
+    lines.append("- *hyperflux / dense*: ratio of peaks; Hyperflux adds one logit per weight, its gradient and two "
+                 "Adam moments (4 extra copies of the prunable weights).")
     if not gpu: lines.append("- *above baseline*: the same ratio counting only what training allocates.")
     lines.append("- *prune hooks / dense*: torch.nn.utils.prune keeps weight_orig and a mask buffer.")
     return lines + [""]
@@ -157,10 +164,13 @@ def inference_section(rows: list[dict]) -> list[str]:
              "layer gets the fastest of dense, compact, CSR and embedding-bag forms on this machine, timed at that "
              "batch size) against the same baked model run densely. Outputs are checked equal (max abs difference "
              "in the table). Speedup = dense time / sparse time per round: median [quartiles] (min to max).", ""]
-    lines += _table(["model", "masks", "batch", "FLOPs left %", "dense ms", "sparse ms", "speedup", "layer forms chosen", "max abs diff"],
-                    [[x["model"], x["masks"], x["batch"], _f(x["flops_remaining_pct"], 2), _f(x["dense_ms"]["median"], 3),
-                      _f(x["sparse_ms"]["median"], 3), _spread(x["speedup_spread"]),
-                      ", ".join(f"{k}: {v}" for k, v in x["choices"].items()), f"{x['max_abs_diff']:.1e}"] for x in rows])
+    head = ["model", "masks", "batch", "FLOPs left %", "dense ms", "sparse ms", "speedup", "layer forms chosen",
+            "max abs diff"]
+    lines += _table(head,
+                    [[x["model"], x["masks"], x["batch"], _f(x["flops_remaining_pct"], 2),
+                      _f(x["dense_ms"]["median"], 3), _f(x["sparse_ms"]["median"], 3), _spread(x["speedup_spread"]),
+                      ", ".join(f"{k}: {v}" for k, v in x["choices"].items()), f"{x['max_abs_diff']:.1e}"]
+                     for x in rows])
     lines += ["", "- *FLOPs left*: sparse over dense FLOPs of one forward (PAPER A.12 counting, masked layers only).",
               "- *dense / sparse ms*: median latency of one forward of the whole batch.",
               "- *speedup*: how many times faster the sparse form is; below 1 the sparse model is slower.",
@@ -180,18 +190,21 @@ def _why_sparse_is_slow(rows: list[dict]) -> str:
     lenet1 = next((x for x in rows if x["model"] == "lenet300" and x["batch"] == 1), None)
     conv = next((x for x in rows if x["model"] != "lenet300" and x["batch"] > 1), None)
     text = ("Why the speedups stay far below the 100x that 1 % of the FLOPs suggests: (1) every operator call has a "
-            "fixed cost of microseconds to tens of microseconds here, which a sparse form cannot remove and to which it "
-            "adds its own (index lists, layout changes)")
-    if lenet1: text += f"; LeNet-300-100's whole dense forward at batch 1 takes only {lenet1['dense_ms']['median']:.3f} ms, mostly such costs"
-    text += ("; (2) the sparse linear forms need the input with features first, and transposing the first layer's input "
-             "costs memory traffic proportional to the input, not to the kept weights, about as much as the sparse "
-             "product itself at batch 64 to 256 on this machine; (3) convolutions over large maps are compute-dense and "
-             "oneDNN runs them efficiently, while a gathered sparse convolution moves more memory than the dense one "
-             "computes, so those layers stay dense")
+            "fixed cost of microseconds to tens of microseconds here, which a sparse form cannot remove and to which "
+            "it adds its own (index lists, layout changes)")
+    if lenet1:
+        text += (f"; LeNet-300-100's whole dense forward at batch 1 takes only {lenet1['dense_ms']['median']:.3f} ms, "
+                 "mostly such costs")
+    text += ("; (2) the sparse linear forms need the input with features first, and transposing the first layer's "
+             "input costs memory traffic proportional to the input, not to the kept weights, about as much as the "
+             "sparse product itself at batch 64 to 256 on this machine; (3) convolutions over large maps are "
+             "compute-dense and oneDNN runs them efficiently, while a gathered sparse convolution moves more memory "
+             "than the dense one computes, so those layers stay dense")
     if conv:
         n = sum(conv["choices"].values())
-        text += (f" ({conv['choices'].get('dense', 0)} of {conv['model']}'s {n} layers stay dense at batch {conv['batch']}; "
-                 "its 1x1 convolutions and deep layers on small maps run as CSR products)")
+        text += (f" ({conv['choices'].get('dense', 0)} of {conv['model']}'s {n} layers stay dense "
+                 f"at batch {conv['batch']}; its 1x1 convolutions and deep layers on small maps run as CSR "
+                 "products)")
     return text + (". Masks from real Hyperflux runs kill whole channels and units, which the compact form turns into "
                    "plainly smaller dense layers; the uniform masks used for ResNet-50 here are the worst case.")
 
@@ -216,8 +229,9 @@ def reach_section(r: dict) -> list[str]:
               "- *first epoch at target* and *seconds to target*: the compute a method spends to first reach the "
               "sparsity; *accuracy then* is the test accuracy at that moment, before any fine-tuning.",
               "- *final accuracy / sparsity*: at the end of the run (final.json); *run seconds*: its whole wall time. "
-              "For Hyperflux the final accuracy is measured after the budgeted landing projects the masks onto exactly "
-              "the target count, while metrics.csv's accuracy of each epoch is measured before that epoch's projection."]
+              "For Hyperflux the final accuracy is measured after the budgeted landing projects the masks onto "
+              "exactly the target count, while metrics.csv's accuracy of each epoch is measured before that epoch's "
+              "projection."]
     lines += [f"- Note: {n}" for n in r.get("notes", [])]
     return lines + [""]
 
@@ -241,11 +255,13 @@ def data_section(d: dict, title="Data pipeline (CPU)") -> list[str]:
 
 def gpu_section(g: dict) -> list[str]:
     if not g or not g.get("measured"):
-        return ["## GPU", "", f"Not measured here: {(g or {}).get('reason', 'no GPU')}. The scripts take `--device cuda` "
+        reason = (g or {}).get("reason", "no GPU")
+        return ["## GPU", "", f"Not measured here: {reason}. The scripts take `--device cuda` "
                 "(batch 128, bf16 autocast, channels_last, with and without torch.compile, ResNet-50 and VGG-19 on "
                 "CIFAR-shaped inputs; goal <= 1.05).", ""]
     m = g.get("machine", {})
-    lines = ["## GPU", "", f"Measured on {m.get('gpu', 'a GPU')} ({m.get('date_utc', '')}, commit `{m.get('git_commit')}`), "
+    lines = ["## GPU", "",
+             f"Measured on {m.get('gpu', 'a GPU')} ({m.get('date_utc', '')}, commit `{m.get('git_commit')}`), "
              f"batch {g['batch']}, {g['amp']} autocast, channels_last={g['channels_last']}.", ""]
     lines += train_section(g.get("train_overhead", []), "Training overhead (GPU)")
     lines += memory_section(g.get("memory", []), "Peak memory (GPU)")
@@ -256,8 +272,9 @@ def gpu_section(g: dict) -> list[str]:
 def render(r: dict) -> str:
     "The whole RESULTS.md."
     lines = ["# Benchmark results", "",
-             "Written by `make bench` (`python benchmarks/bench.py`) from `benchmarks/results.json`; do not edit by hand. "
-             "How each figure is measured is said beside it; the scripts are in `benchmarks/`.", ""]
+             "Written by `make bench` (`python benchmarks/bench.py`) from `benchmarks/results.json`; "
+             "do not edit by hand. How each figure is measured is said beside it; the scripts are in "
+             "`benchmarks/`.", ""]
     if "machine" in r: lines += machine_section(r)
     lines += goals_section(r)
     lines += train_section(r.get("train_overhead", []))

@@ -186,7 +186,8 @@ class TensorLoader:
     def indices(self) -> torch.Tensor:
         "This rank's indices for the current epoch, in order."
         n = len(self.y)
-        order = torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle else torch.arange(n)
+        order = (torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle
+                 else torch.arange(n))
         return shard_indices(order, self.rank, self.world_size, pad=self.shuffle)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -194,7 +195,8 @@ class TensorLoader:
         idx = self.indices()
         params = {}
         if self.transform is not None and self.transform.random:
-            params = {k: v.to(dev) for k, v in self.transform.sample(len(idx), epoch_generator(self.seed, self.epoch, 1)).items()}
+            gen = epoch_generator(self.seed, self.epoch, 1)
+            params = {k: v.to(dev) for k, v in self.transform.sample(len(idx), gen).items()}
         idx = idx.to(dev)
         for start in range(0, len(idx), self.batch_size):
             b = idx[start:start + self.batch_size]
@@ -279,7 +281,8 @@ def synthetic_tensors(shape=(3, 32, 32), num_classes=10, n=1024, data_seed=0) ->
     w = w / var(w).sqrt()
     return x, (_teacher_features(x) @ w).argmax(1)
 
-def _load_synthetic(root, shape=(3, 32, 32), num_classes=10, train_size=1024, test_size=256, data_seed=0, **common) -> Data:
+def _load_synthetic(root, shape=(3, 32, 32), num_classes=10, train_size=1024, test_size=256, data_seed=0,
+                    **common) -> Data:
     "synthetic: teacher-labelled random tensors on the device."
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (1, 3) or min(shape) < 1 or num_classes < 2 or train_size < 1 or test_size < 1:
@@ -307,7 +310,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     if len(data) != 4 + 4 * ndim + dtype.itemsize * math.prod(dims):
-        raise HyperfluxError(f"{path} is truncated or corrupt: its header promises shape {dims}; replace it with the original file")
+        raise HyperfluxError(f"{path} is truncated or corrupt: its header promises shape {dims}; "
+                             "replace it with the original file")
     return np.frombuffer(data, dtype, offset=4 + 4 * ndim).reshape(dims).astype(dtype.newbyteorder("="))
 
 def write_idx(path: str | Path, array: np.ndarray):
@@ -371,7 +375,8 @@ def _load_mnist_like(name, root, download=True, **common) -> Data:
         download_error = _torchvision_download(spec["tv"], root)
         files, _ = _search(candidates[:1], find_idx_files)
     if files is None:
-        how = (f"put the four IDX files ({', '.join(f + '[.gz]' for f in IDX_FILES)}) into {root / spec['folders'][1]}/, "
+        names = ", ".join(f + "[.gz]" for f in IDX_FILES)
+        how = (f"put the four IDX files ({names}) into {root / spec['folders'][1]}/, "
                f"or run once with a network connection so torchvision downloads them; choose the data folder with "
                f"--data DIR or HYPERFLUX_DATA (now {root})")
         if name == "fashion_mnist": how += "; on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist"
@@ -498,7 +503,8 @@ class FolderLoader:
     def indices(self) -> torch.Tensor:
         "This rank's indices for the current epoch, in order."
         n = len(self.images)
-        order = torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle else torch.arange(n)
+        order = (torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle
+                 else torch.arange(n))
         return shard_indices(order, self.rank, self.world_size, pad=self.shuffle)
 
     def __iter__(self):
@@ -520,7 +526,8 @@ def imagenet_transforms(train: bool, image_size: int = 224):
     resize = round(image_size * 256 / 224)
     head = ([v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()] if train
             else [v2.Resize(resize, antialias=True), v2.CenterCrop(image_size)])
-    return v2.Compose([v2.ToImage(), *head, v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return v2.Compose([v2.ToImage(), *head, v2.ToDtype(torch.float32, scale=True),
+                       v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 def _find_image_folders(folder: Path):
     "The folder when it has train/ and val/ with class folders."
@@ -535,8 +542,9 @@ def _image_folder(path: Path):
     import torchvision
     try: return torchvision.datasets.ImageFolder(str(path))
     except (FileNotFoundError, RuntimeError) as e:
-        raise HyperfluxError(f"{path} must hold one folder per class with the images inside ({e}); a flat "
-                             f"validation folder must first be sorted into class folders (e.g. with valprep.sh)") from None
+        msg = (f"{path} must hold one folder per class with the images inside ({e}); a flat validation folder "
+               "must first be sorted into class folders (e.g. with valprep.sh)")
+        raise HyperfluxError(msg) from None
 
 def _load_imagenet(root, num_workers=None, image_size=224, *, batch_size, device, seed, rank, world_size, augment,
                    channels_last) -> Data:
@@ -552,7 +560,8 @@ def _load_imagenet(root, num_workers=None, image_size=224, *, batch_size, device
     train_set, val_set = _image_folder(folder / "train"), _image_folder(folder / "val")
     if train_set.classes != val_set.classes:
         extra = sorted(set(val_set.classes) ^ set(train_set.classes))[:5]
-        raise HyperfluxError(f"{folder}/train and {folder}/val must have the same class folders; they differ in {extra}")
+        raise HyperfluxError(f"{folder}/train and {folder}/val must have the same class folders; "
+                             f"they differ in {extra}")
     workers = min(16, os.cpu_count() or 1) if num_workers is None else int(num_workers)
     mk = lambda ds, train: FolderLoader(_SeededImages(ds, imagenet_transforms(train and augment, image_size), seed),
                                         batch_size, train, seed, rank, world_size, device, workers, channels_last)

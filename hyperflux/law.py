@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/law.html.md"""
 # %% ../nbs/08_law.ipynb #d0f35e32
 from __future__ import annotations
 import json, math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -291,7 +291,7 @@ def authors_law_files() -> dict[str, Path]:
     return files
 
 def reported_values_file() -> Path:
-    "The CSV of values the authors reported or recorded (source, model, dataset, method, sparsity_pct, metric, value, note)."
+    "The authors' reported or recorded values (CSV: source, model, dataset, method, sparsity_pct, metric, value, note)."
     return reference_dir() / "reported.csv"
 
 # %% ../nbs/08_law.ipynb #cc997d68
@@ -354,7 +354,8 @@ def add_commands(sub):
                                    "intervals, R², v2's quadratic log-log law and the automatically detected regions.")
     p.add_argument("file", metavar="FILE.csv", help="our law.csv or one of the authors' files (Saliency, Remaining)")
     p.add_argument("--saliency-col", metavar="NAME", help="saliency column (default: saliency_min or Saliency)")
-    p.add_argument("--density-col", metavar="NAME", help="density column in percent (default: density_pct or Remaining)")
+    p.add_argument("--density-col", metavar="NAME",
+                   help="density column in percent (default: density_pct or Remaining)")
     p.add_argument("--region", nargs=2, type=float, metavar=("LO", "HI"), default=list(DEFAULT_REGION),
                    help="fit points with LO < density <= HI percent (default: 0.5 50)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -9,7 +9,7 @@ Docs: https://hyperflux.github.io/hyperflux/methods.html.md"""
 from __future__ import annotations
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn

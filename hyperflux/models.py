@@ -132,7 +132,8 @@ class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
         super().__init__()
         self.num_heads, self.attn_drop = num_heads, attn_drop
-        self.qkv, self.proj, self.proj_drop = nn.Linear(dim, 3 * dim, bias=qkv_bias), nn.Linear(dim, dim), nn.Dropout(proj_drop)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim, bias=qkv_bias), nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x):
         B, N, C = x.shape
@@ -144,7 +145,8 @@ class Mlp(nn.Module):
     "fc1 -> GELU -> dropout -> fc2 -> dropout."
     def __init__(self, dim: int, hidden: int, drop: float = 0.0):
         super().__init__()
-        self.fc1, self.act, self.fc2, self.drop = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(drop)
+        self.fc1, self.act = nn.Linear(dim, hidden), nn.GELU()
+        self.fc2, self.drop = nn.Linear(hidden, dim), nn.Dropout(drop)
 
     def forward(self, x): return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
@@ -203,7 +205,8 @@ class VisionTransformer(nn.Module):
 def _image_shape(arch: str, shape: tuple, dataset: str) -> tuple[int, int, int]:
     "The (C, H, W) of `shape`, or a clear error when `arch` needs images and gets something else."
     if len(shape) != 3:
-        raise HyperfluxError(f"{arch} needs image inputs (C, H, W) but {dataset} gives shape {tuple(shape)}; use lenet300")
+        raise HyperfluxError(f"{arch} needs image inputs (C, H, W) but {dataset} gives shape {tuple(shape)}; "
+                             "use lenet300")
     return tuple(int(s) for s in shape)
 
 def _no_options(arch, options):
@@ -291,7 +294,8 @@ def resolve_dataset(arch: str, dataset=None, num_classes: int | None = None,
     num_classes = int(num_classes if num_classes is not None else info.num_classes)
     shape = tuple(int(s) for s in (input_shape if input_shape is not None else info.input_shape))
     if num_classes < 1 or not shape or min(shape) < 1:
-        raise HyperfluxError(f"need at least one class and a positive input shape; got {num_classes} classes, shape {shape}")
+        raise HyperfluxError(f"need at least one class and a positive input shape; got {num_classes} classes, "
+                             f"shape {shape}")
     return name, num_classes, shape
 
 def get_model(arch: str,                   # a name from `available_archs()`
@@ -416,7 +420,8 @@ def info_command(args) -> int:
     shape = None
     if args.input_shape:
         try: shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
-        except ValueError: raise HyperfluxError(f"--input-shape must be integers like 3,32,32, got {args.input_shape!r}") from None
+        except ValueError:
+            raise HyperfluxError(f"--input-shape must be integers like 3,32,32, got {args.input_shape!r}") from None
     name, num_classes, shape = resolve_dataset(args.arch, args.dataset, args.num_classes, shape)
     with torch.device("meta"): model = get_model(args.arch, name, num_classes, shape)
     s = dict(arch=args.arch, dataset=name, input_shape=list(shape), num_classes=num_classes, **model_summary(model))

@@ -7,7 +7,7 @@ Docs: https://hyperflux.github.io/hyperflux/report.html.md"""
 
 # %% ../nbs/10_report.ipynb #159a0e74
 from __future__ import annotations
-import contextlib, json, math, re, sys
+import contextlib, math, re, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -66,7 +66,8 @@ def load_metrics(folder: str | Path) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / METRICS)
 
 # %% ../nbs/10_report.ipynb #3d3e49cc
-METHOD_ORDER = ("hyperflux", "imp", "gmp", "magnitude", "taylor", "snip", "grasp", "synflow", "random", "dense")  # legends
+METHOD_ORDER = ("hyperflux", "imp", "gmp", "magnitude", "taylor", "snip", "grasp", "synflow", "random",
+                "dense")  # legends
 
 def _method_record(m: str):
     "The registry's record of method `m`, or None for a name no method registered (runs of a removed method)."
@@ -543,11 +544,11 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
         with figure_style():
             fig = law_panels_figure(sources, ncols=min(4, len(sources)))
             fig.suptitle(f"Neural Pruning Law, {family}: minimum saliency against density", y=1.06)
-        out.append(Figure(f"pruning_law-{method}", fig, subtitle=family, caption=
-                          f"{family}: density against the minimum saliency γ at which the network sits, log-log, with the "
-                          f"power law S = c·γ^(−α) fitted on density in (0.5, 50] % (red; grey points outside it), and "
-                          f"the breakpoints of the automatically detected regions (dotted). First our runs (seeds "
-                          f"pooled), then the authors' measurements of the same family (PAPER B.4, B.5)."))
+        caption = (f"{family}: density against the minimum saliency γ at which the network sits, log-log, with the "
+                   f"power law S = c·γ^(−α) fitted on density in (0.5, 50] % (red; grey points outside it), and "
+                   f"the breakpoints of the automatically detected regions (dotted). First our runs (seeds "
+                   f"pooled), then the authors' measurements of the same family (PAPER B.4, B.5).")
+        out.append(Figure(f"pruning_law-{method}", fig, subtitle=family, caption=caption))
     return out
 
 @figure("authors_pruning_laws", "The authors' pruning-law data")
@@ -627,8 +628,9 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 _LATEX = [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"),
           ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")]
-_LATEX_UNICODE = {"±": r"$\pm$", "α₀": r"$\alpha_0$", "α₁": r"$\alpha_1$", "α": r"$\alpha$", "γ": r"$\gamma$", "R²": r"$R^2$",
-                  "·": r"$\cdot$", "²": r"$^2$", "−": "-", "×": r"$\times$", "≤": r"$\le$", "…": r"\dots{}", "–": "--"}
+_LATEX_UNICODE = {"±": r"$\pm$", "α₀": r"$\alpha_0$", "α₁": r"$\alpha_1$", "α": r"$\alpha$", "γ": r"$\gamma$",
+                  "R²": r"$R^2$", "·": r"$\cdot$", "²": r"$^2$", "−": "-", "×": r"$\times$", "≤": r"$\le$",
+                  "…": r"\dots{}", "–": "--"}
 
 def latex_escape(text) -> str:
     "`text` with LaTeX's special characters escaped and the few Greek and math symbols we use as math."
@@ -699,8 +701,9 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
     s = s[s.method != "dense"]
     _need(s, "pruning runs in the accuracy study")
     out = []
-    cells = s.assign(cell=[_mean_std(runs_in(runs, "accuracy").pipe(lambda a: a[(a.arch == r.arch) & (a.dataset == r.dataset)
-                           & (a.method == r.method) & np.isclose(a.target_sparsity_pct, r.target)]).test_acc_pct)
+    acc = runs_in(runs, "accuracy")
+    cells = s.assign(cell=[_mean_std(acc[(acc.arch == r.arch) & (acc.dataset == r.dataset) & (acc.method == r.method)
+                                         & np.isclose(acc.target_sparsity_pct, r.target)].test_acc_pct)
                            for r in s.itertuples()])
     wide = cells.pivot_table(index=["arch", "dataset", "method"], columns="target", values="cell", aggfunc="first")
     wide = wide.reset_index()
@@ -719,9 +722,9 @@ def _fit_row(source: str, family: str, model: str, s, d, region=DEFAULT_REGION, 
     row = {"source": source, "family": family, "model / data": model}
     try:
         f = fit_power_law(s, d, region) if region is not None else fit_with_fallback(s, d)
-        row.update({"n": f.n, "α (95 % CI)": f"{f.alpha:.3f} [{f.alpha_ci[0]:.3f}, {f.alpha_ci[1]:.3f}]", "c": f"{f.c:.3g}",
-                    "R²": f"{f.r2:.4f}", "region (%)": f"({f.region[0]:g}, {f.region[1]:.3g}]"})
-    except HyperfluxError as e:
+        row.update({"n": f.n, "α (95 % CI)": f"{f.alpha:.3f} [{f.alpha_ci[0]:.3f}, {f.alpha_ci[1]:.3f}]",
+                    "c": f"{f.c:.3g}", "R²": f"{f.r2:.4f}", "region (%)": f"({f.region[0]:g}, {f.region[1]:.3g}]"})
+    except HyperfluxError:
         row.update({"n": int(((np.asarray(d) > DEFAULT_REGION[0]) & (np.asarray(d) <= DEFAULT_REGION[1])).sum()),
                     "α (95 % CI)": "not fitted", "c": "–", "R²": "–", "region (%)": "(0.5, 50]"})
     try:
@@ -767,18 +770,19 @@ def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
         model = AUTHORS_LAW_PANELS[stem].split(" · ")[1] + f" ({stem}.csv)"
         rows.append(_fit_row("authors", family, model, data.saliency, data.density_pct))
     lenet = authors_lenet_pressure()
-    rows.append(_fit_row("authors", "Hyperflux constant pressure (final density vs P)", "LeNet-300-100 / MNIST (repository history)",
-                         lenet.pressure, lenet.density_pct, region=None))
+    rows.append(_fit_row("authors", "Hyperflux constant pressure (final density vs P)",
+                         "LeNet-300-100 / MNIST (repository history)", lenet.pressure, lenet.density_pct, region=None))
     return rows
 
 @table("law_fits", "Neural Pruning Law fits")
 def law_fits(runs: pd.DataFrame) -> list[Table]:
     "The law-fit table."
     return [Table("law_fits", pd.DataFrame(law_fit_rows(runs)),
-                  "Power-law fits S = c·γ^(−α) (on density in (0.5, 50] %; for final density against constant pressure, on "
-                  "every point below 100 % when fewer than 3 lie in that region) with the 95 % interval of α, R² in "
-                  "log-log space and the number of points n; v2's quadratic law ln S = ln c − α₀ ln γ − α₁ (ln γ)² on "
-                  "every point; for our law runs the seeds are pooled and α over single seeds is given too.")]
+                  "Power-law fits S = c·γ^(−α) (on density in (0.5, 50] %; for final density against constant "
+                  "pressure, on every point below 100 % when fewer than 3 lie in that region) with the 95 % interval "
+                  "of α, R² in log-log space and the number of points n; v2's quadratic law "
+                  "ln S = ln c − α₀ ln γ − α₁ (ln γ)² on every point; for our law runs the seeds are pooled and α over "
+                  "single seeds is given too.")]
 
 # %% ../nbs/10_report.ipynb #0314a20f
 def _rel(path: Path, base: Path) -> str: return str(Path(path).relative_to(base))   # `path` relative to `base`

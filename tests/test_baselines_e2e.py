@@ -15,10 +15,13 @@ CLI = str(Path(sys.executable).parent / "hyperflux")
 
 @pytest.mark.slow   # ~20 s on 2 cores; `make test-slow`
 def test_taylor_under_ddp_keeps_identical_masks(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(30500 + os.getpid() % 1000),
-           "--no-python", CLI, "train", "--method", "taylor", "--arch", "lenet300", "--dataset", "digits", "--sparsity", "95",
-           "--epochs-prune", "3", "--epochs-regrow", "1", "--max-batches", "4", "--no-progress", "--law", "--out", str(tmp_path / "ddp")]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(30500 + os.getpid() % 1000),
+           "--no-python", CLI, "train", "--method", "taylor", "--arch", "lenet300", "--dataset", "digits",
+           "--sparsity", "95", "--epochs-prune", "3", "--epochs-regrow", "1", "--max-batches", "4", "--no-progress",
+           "--law", "--out", str(tmp_path / "ddp")]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     final = json.loads((tmp_path / "ddp" / "final.json").read_text())
     assert final["world_size"] == 2 and final["masks_agree_across_ranks"] is True

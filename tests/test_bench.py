@@ -24,7 +24,8 @@ def quick_results(tmp_path_factory):
 
 def test_results_have_every_section(quick_results):
     results, _ = quick_results
-    assert {"machine", "train_overhead", "memory", "sparse_inference", "reach", "data_pipeline", "gpu", "goals"} <= set(results)
+    sections = {"machine", "train_overhead", "memory", "sparse_inference", "reach", "data_pipeline", "gpu", "goals"}
+    assert sections <= set(results)
     assert {"cpu", "cores", "memory_gib", "torch", "command", "date_utc", "git_commit"} <= set(results["machine"])
     assert results["quick"] is True and results["gpu"]["measured"] is False
 
@@ -50,11 +51,13 @@ def test_memory_inference_reach_data(quick_results):
     assert {r["method"] for r in reach} >= {"hyperflux", "imp", "gmp"}
     assert all(r["reached"] is not None for r in reach)        # every run ends at its target sparsity
     data = results["data_pipeline"]
-    assert data["hyperflux_device_loader_images_per_s"]["median"] > 0 and data["torchvision_workers0_images_per_s"]["median"] > 0
+    assert data["hyperflux_device_loader_images_per_s"]["median"] > 0
+    assert data["torchvision_workers0_images_per_s"]["median"] > 0
 
 
 def test_results_md_explains_every_section(quick_results):
     _, md = quick_results
-    for heading in ("## Machine and run", "## Training overhead (CPU)", "## Peak memory (CPU)", "## Sparse inference (CPU)",
-                    "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU", "Quick mode"):
+    for heading in ("## Machine and run", "## Training overhead (CPU)", "## Peak memory (CPU)",
+                    "## Sparse inference (CPU)", "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU",
+                    "Quick mode"):
         assert heading in md, heading

@@ -2,7 +2,6 @@
 data of the right shape, on the CPU."""
 import pytest
 
-from hyperflux.masks import prunable_count
 from hyperflux.config import recipe
 from hyperflux.engine import train
 

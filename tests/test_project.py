@@ -93,7 +93,8 @@ def test_torchvision_works_after_import_hyperflux():
 
 def test_make_lab_allows_root_only_for_root():
     """`make lab` adds --allow-root exactly when run as root (Jupyter refuses root without it)."""
-    out = subprocess.run(["make", "-n", "lab", "VENV=.venv"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["make", "-n", "lab", "VENV=.venv"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
     command = next(line for line in out.splitlines() if "jupyter lab" in line)
     assert ("--allow-root" in command) == (os.getuid() == 0), command
     assert "--ip 127.0.0.1" in command

@@ -37,7 +37,8 @@ def _rows(out: Path) -> int:
 
 def _start_and_kill(out: Path, when) -> None:
     """Start a run and SIGKILL it as soon as `when(out, seconds_since_start)` is true (or it ends by itself)."""
-    proc = subprocess.Popen([CLI, "train", *ARGS, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([CLI, "train", *ARGS, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start = time.time()
     while proc.poll() is None and not when(out, time.time() - start): time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
@@ -63,9 +64,11 @@ def test_sigkill_and_rerun_gives_identical_results(tmp_path):
 
 
 def test_ddp_two_cpu_processes_keep_identical_masks(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(29500 + os.getpid() % 1000),
            "--no-python", CLI, "train", *ARGS, "--out", str(tmp_path / "ddp")]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     final = json.loads((tmp_path / "ddp" / "final.json").read_text())
     assert final["world_size"] == 2 and final["masks_agree_across_ranks"] is True
