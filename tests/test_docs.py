@@ -283,8 +283,9 @@ for (const el of document.querySelectorAll('main pre, main table, main .math.dis
   const st = getComputedStyle(el), box = el.getBoundingClientRect();
   const wraps = ['pre-wrap', 'pre-line', 'break-spaces', 'normal'].includes(st.whiteSpace) && el.tagName === 'PRE';
   const scrolls = ['auto', 'scroll'].includes(st.overflowX);
-  if (el.scrollWidth > el.clientWidth + 1 && !scrolls) bad.push(el.tagName + ' cut off: ' + el.textContent.slice(0, 60));
-  if (box.right > width + 1) bad.push(el.tagName + ' past the right edge: ' + el.textContent.slice(0, 60));
+  const what = el.tagName + ' ' + JSON.stringify(el.textContent.slice(0, 50));
+  if (el.scrollWidth > el.clientWidth + 1 && !scrolls) bad.push(what + ' is cut off');
+  if (box.right > width + 1) bad.push(what + ' runs past the right edge');
   if (el.tagName === 'PRE' && !wraps && !scrolls) bad.push('PRE neither wraps nor scrolls');
 }
 return bad;

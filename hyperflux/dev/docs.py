@@ -6,7 +6,8 @@ Docs: https://hyperflux.github.io/hyperflux/docs.html.md"""
 
 # %% ../../nbs/91_docs.ipynb #28419038
 from __future__ import annotations
-import ast, base64, fnmatch, hashlib, html, json, multiprocessing, os, posixpath, re, shutil, subprocess, sys, tempfile, time
+import ast, base64, fnmatch, hashlib, html, json, multiprocessing, os, posixpath, re, shutil, subprocess, sys, tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -27,15 +28,15 @@ import hyperflux
 from ..core import HyperfluxError, atomic_write_json
 
 # %% auto #0
-__all__ = ['NOT_EXECUTED', 'TESTS_HEADING', 'find_notebooks', 'Page', 'is_library_notebook', 'page_section', 'nav_order',
-           'imports_of_mixed_cell', 'exec_show_docs_imports_only', 'order_show_docs', 'DocsFilter', 'exec_all_cells',
-           'ExecutingDocsFilter', 'needs_kernel', 'is_executed', 'package_digest', 'processing_key',
-           'process_notebooks', 'slugify', 'tex_to_mathml', 'stash_math', 'quarto_divs', 'new_markdown',
-           'markdown_to_html', 'quarto_options', 'clean_stream', 'highlight_code', 'PageContext', 'output_blocks',
-           'code_cell_blocks', 'markdown_cell_text', 'sub_in_tags', 'tag_ids', 'front_matter', 'full_description',
-           'render_notebook', 'LinkResolver', 'toc_html', 'sidebar_html', 'pager_html', 'search_entries',
-           'search_index_js', 'site_css', 'SiteInfo', 'site_info', 'write_page', 'render_site', 'write_site',
-           'docs_execute', 'build_offline', 'build_docs']
+__all__ = ['NOT_EXECUTED', 'RENDERER_MODULE', 'TESTS_HEADING', 'find_notebooks', 'Page', 'is_library_notebook', 'page_section',
+           'nav_order', 'imports_of_mixed_cell', 'exec_show_docs_imports_only', 'order_show_docs', 'DocsFilter',
+           'exec_all_cells', 'ExecutingDocsFilter', 'needs_kernel', 'is_executed', 'package_digest', 'processing_code',
+           'processing_key', 'process_notebooks', 'slugify', 'tex_to_mathml', 'stash_math', 'quarto_divs',
+           'new_markdown', 'markdown_to_html', 'quarto_options', 'clean_stream', 'highlight_code', 'PageContext',
+           'output_blocks', 'code_cell_blocks', 'markdown_cell_text', 'sub_in_tags', 'tag_ids', 'front_matter',
+           'full_description', 'render_notebook', 'LinkResolver', 'toc_html', 'sidebar_html', 'pager_html',
+           'search_entries', 'search_index_js', 'site_css', 'SiteInfo', 'site_info', 'write_page', 'render_site',
+           'write_site', 'docs_execute', 'build_offline', 'build_docs']
 
 # %% ../../nbs/91_docs.ipynb #cffbcebb
 def find_notebooks(nbs_path: str | Path) -> list[str]:
@@ -130,9 +131,12 @@ class exec_all_cells(exec_show_docs_imports_only):
 
     def __call__(self, cell):
         if cell.cell_type != "code" or not hasattr(self, "k") or self.skip(cell): return
+        # a cell that starts another IPython shell (this notebook's tests do) takes `__main__` over, and `show_doc`
+        # then resolves the annotations of the notebook's classes in the wrong namespace: give it back first
+        sys.modules["__main__"] = self.k.user_module
         self.k.cell(cell)
         if (e := self.k.exc) is None: return
-        if cell.directives_.keys() & {"export", "exports", "exporti"} or cell.source.lstrip().startswith("show_doc("):
+        if cell.directives_.keys() & {"export", "exports", "exporti"} or re.search(r"^show_doc\(", cell.source, re.M):
             raise Exception(f"Error in cell {cell.idx_}:\n{cell.source}\n{type(e).__name__}: {e}") from e
         # a failing example or test: its traceback is its output on the page, the build warns, the next cells run
         self.nb.metadata["hyperflux_docs_errors"].append(f"cell {cell.idx_} raised {type(e).__name__}: {e}")
@@ -144,7 +148,7 @@ class ExecutingDocsFilter(DocsFilter):
 
 # %% ../../nbs/91_docs.ipynb #281e40e2
 def _process_one(job: tuple[Path, Path, bool]) -> tuple[str | None, list[str]]:
-    "nbdev's doc processors on one notebook (src, dst, execute), written atomically to `dst`: (error, cells that raised)."
+    "nbdev's doc processors on one notebook (src, dst, execute), written atomically to `dst`: (error, failed cells)."
     from hyperflux.dev.docs import DocsFilter, ExecutingDocsFilter  # the package's classes, also from a notebook
     from fastcore.nbio import write_nb
     src, dst, execute = job
@@ -189,21 +193,30 @@ def _digest(*parts: bytes) -> str:
     for part in parts: h.update(hashlib.sha256(part).digest())
     return h.hexdigest()[:16]
 
+RENDERER_MODULE = "dev/docs.py"  # this module: its processing code is in the key by source, its renderer is not
+
 def package_digest(lib_path: str | Path) -> str:
-    "A hash of the package's code: every `*.py` under `lib_path`, by path and content."
-    files = sorted(Path(lib_path).rglob("*.py"))
+    "A hash of the package's code: every `*.py` under `lib_path` by path and content, except `RENDERER_MODULE`."
+    files = sorted(f for f in Path(lib_path).rglob("*.py") if f.relative_to(lib_path).as_posix() != RENDERER_MODULE)
     return _digest(*(f.relative_to(lib_path).as_posix().encode() + b"\0" + f.read_bytes() for f in files))
+
+def processing_code() -> bytes:
+    "The source of what processes a notebook (the processors and the worker), not of the renderer."
+    import inspect, hyperflux.dev.docs as package  # the package's code, also when called from a notebook
+    parts = (package.imports_of_mixed_cell, package.exec_show_docs_imports_only, package.order_show_docs,
+             package.DocsFilter, package.exec_all_cells, package.ExecutingDocsFilter, package._process_one)
+    return "".join(inspect.getsource(p) for p in parts).encode()
 
 def processing_key(root: str | Path, # the project root
                    execute: bool = False, # are the notebooks executed?
                   ) -> str:
     "What every processed notebook depends on: pyproject.toml, doc links, these processors, nbdev (+ code if executed)."
-    import nbdev, hyperflux.dev.docs as package
+    import nbdev
     cfg = get_config(Path(root).resolve())
     modidx = cfg.lib_path/"_modidx.py"
     code = f"executed with {package_digest(cfg.lib_path)}" if execute else "not executed"
     return _digest(cfg.config_file.read_bytes(), modidx.read_bytes() if modidx.exists() else b"",
-                   Path(package.__file__).read_bytes(), nbdev.__version__.encode(), code.encode())
+                   processing_code(), nbdev.__version__.encode(), code.encode())
 
 def process_notebooks(root: str | Path,      # the project root (where pyproject.toml is)
                       notebooks: list[str],   # notebook paths relative to the notebooks folder
@@ -257,7 +270,7 @@ def slugify(value: str, separator: str = "-") -> str:
 _re_code_or_math = re.compile(
     r"(?P<code>```.*?```|~~~.*?~~~|``[^\n]+?``|`[^`\n]+`)"
     r"|\$\$(?P<display>.+?)\$\$"
-    r"|(?<![\\$\w])\$(?=\S)(?P<inline>[^$\n]+?)(?<=\S)\$(?![\w$])", re.DOTALL)
+    r"|(?<![\\$\w])\$(?=\S)(?P<inline>(?:[^$\n]|\n(?![ \t]*\n))+?)(?<=\S)\$(?![\w$])", re.DOTALL)
 
 def tex_to_mathml(tex: str, display: bool = False) -> str:
     "MathML for a LaTeX formula, or the formula as code when it cannot be converted."
@@ -654,19 +667,21 @@ def pager_html(pages: list[Page], current: Page) -> str:
 # %% ../../nbs/91_docs.ipynb #s3a0c002
 _re_section_heading = re.compile(r'<h([2-4])[^>]*\sid="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
 
+_re_block_tag = re.compile(r"</?(?:p|div|li|ul|ol|pre|h\d|td|th|tr|table|br|figure|figcaption|details|summary)\b[^>]*>")
+
 def _plain(fragment: str) -> str:
-    "The visible text of an HTML fragment, whitespace collapsed."
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+    "The visible text of an HTML fragment, whitespace collapsed (block tags break words, inline tags do not)."
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", _re_block_tag.sub(" ", fragment))).split())
 
 def search_entries(page: Page, max_chars: int = 1500) -> list[dict]:
     "The search index entries of a page: its top and each section (h2-h4), as title, heading, URL and text."
     entries, body = [], page.body
     marks = list(_re_section_heading.finditer(body))
-    entries.append({"t": page.title, "h": page.title, "u": page.out,
-                    "x": (page.description + " " + _plain(body[:marks[0].start() if marks else len(body)]))[:max_chars]})
+    intro = page.description + " " + _plain(body[:marks[0].start() if marks else len(body)])
+    entries.append({"t": page.title, "h": page.title, "u": page.out, "x": intro.strip()[:max_chars]})
     for m, nxt in zip(marks, marks[1:] + [None]):
-        text = _plain(body[m.end():nxt.start() if nxt else len(body)])
-        entries.append({"t": page.title, "h": _plain(m.group(3)), "u": f"{page.out}#{m.group(2)}", "x": text[:max_chars]})
+        text = _plain(body[m.end():nxt.start() if nxt else len(body)])[:max_chars]
+        entries.append({"t": page.title, "h": _plain(m.group(3)), "u": f"{page.out}#{m.group(2)}", "x": text})
     return entries
 
 def search_index_js(pages: list[Page]) -> str:
@@ -697,7 +712,8 @@ _SEARCH_JS = r"""// The search box: loads search-index.js on first use, ranks th
     const h = e.h.toLowerCase(), t = e.t.toLowerCase(), x = e.x.toLowerCase();
     let total = 0;
     for (const term of terms) {
-      const s = (h === term ? 50 : 0) + (h.includes(term) ? 10 : 0) + (t.includes(term) ? 3 : 0) + (x.includes(term) ? 1 : 0);
+      const s = (h === term ? 50 : 0) + (h.includes(term) ? 10 : 0) + (t.includes(term) ? 3 : 0) +
+        (x.includes(term) ? 1 : 0);
       if (!s) return 0;
       total += s;
     }
@@ -790,10 +806,10 @@ h3 { font-size: 1.2rem; margin: 1.6rem 0 .6rem; }
 h4 { font-size: 1.05rem; }
 code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
                 font-size: .86em; }
-:not(pre) > code { background: var(--code-bg); padding: .1em .35em; border-radius: 4px; }
+:not(pre) > code { background: var(--code-bg); padding: .1em .35em; border-radius: 4px; overflow-wrap: anywhere; }
 pre { margin: 0; padding: .8rem 1rem; overflow-x: auto; line-height: 1.45; }
 .highlight { background: var(--code-bg); border: 1px solid var(--border); border-radius: 6px; margin: 1rem 0; }
-.highlight pre { background: transparent; }
+.highlight pre { background: transparent; white-space: pre-wrap; overflow-wrap: anywhere; }
 .cell-code .highlight { margin-bottom: 0; }
 .cell-code + pre.output, .cell-code + .output, .cell-code + .output-figure { margin-top: 0; }
 pre.output { margin: 0 0 1rem; border: 1px solid var(--border); border-top: none; border-radius: 0 0 6px 6px;
@@ -984,7 +1000,7 @@ def build_offline(dest: str | Path | None = None, # output folder (default: nbde
 def build_docs(renderer: str = "auto",            # 'auto' (Quarto when installed, else offline), 'quarto' or 'offline'
                dest: str | Path | None = None,    # output folder (offline only; Quarto writes nbdev's doc_path)
                root: str | Path = ".",            # project root
-               execute: bool | None = None,       # offline only: run the notebooks (default: env DOCS_EXECUTE, else yes)
+               execute: bool | None = None,       # offline: run the notebooks (default: env DOCS_EXECUTE, else yes)
               ) -> Path:
     "Build the documentation site: nbdev's Quarto build where Quarto is installed, else the offline renderer."
     if renderer not in ("auto", "quarto", "offline"):
