@@ -233,12 +233,15 @@ def process_notebooks(root: str | Path,      # the project root (where pyproject
     manifest_path, key = cache/"hyperflux-docs-cache.json", processing_key(root, execute)
     try: manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError): manifest = {}
-    done = manifest.get("notebooks", {}) if manifest.get("key") == key else {}
+    fresh = manifest.get("key") == key
+    done, failed = (manifest.get("notebooks", {}), manifest.get("raised", {})) if fresh else ({}, {})
     jobs, digests = [], {}
     for rel in notebooks:
         src, dst = cfg.nbs_path/rel, cache/rel
         digests[rel] = _digest(src.read_bytes())
-        if dst.exists() and done.get(rel) == digests[rel]: continue
+        if dst.exists() and done.get(rel) == digests[rel]:
+            if raised is not None: raised += failed.get(rel, [])  # a cached failure is still reported
+            continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         jobs.append((rel, src, dst, execute and is_executed(rel)))
     # notebooks whose code runs (executed, or to render `show_doc`) go to fresh worker processes, as in nbdev-proc-nbs,
@@ -253,9 +256,10 @@ def process_notebooks(root: str | Path,      # the project root (where pyproject
             results += list(parallel(package._process_one, [j[1:] for j in heavy], n_workers=n, method="spawn",
                                      progress=False))
     for (rel, *_), (err, cells) in zip(light + heavy, results):
-        if err is None and not cells: done[rel] = digests[rel]  # a notebook with a failing cell runs again next time
+        if err is None: done[rel] = digests[rel]
+        failed[rel] = cells  # same notebook and code, same failure: cached too, and reported by every build
         if raised is not None: raised += cells
-    if jobs: atomic_write_json(manifest_path, {"key": key, "notebooks": done})
+    if jobs: atomic_write_json(manifest_path, {"key": key, "notebooks": done, "raised": failed})
     return [e for e, _ in results if e]
 
 
