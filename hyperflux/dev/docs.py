@@ -612,7 +612,9 @@ _PAGE = Template("""<!doctype html>
 </header>
 <div class="layout">
 <nav class="sidebar" aria-label="All pages">
+<details class="nav-pages" open><summary>All pages</summary>
 $sidebar
+</details>
 </nav>
 <main class="content" id="content">
 <header class="page-header">
@@ -750,6 +752,9 @@ _SEARCH_JS = r"""// The search box: loads search-index.js on first use, ranks th
     if (ev.key === '/' && document.activeElement !== box) { ev.preventDefault(); box.focus(); }
   });
   document.addEventListener('click', function (ev) { if (!ev.target.closest('.search')) panel.hidden = true; });
+  // on a narrow screen the list of pages starts folded, so that the page itself comes first
+  const pages = document.querySelector('details.nav-pages');
+  if (pages && window.matchMedia('(max-width: 760px)').matches) pages.open = false;
 })();
 """
 
@@ -793,6 +798,7 @@ a:hover { text-decoration: underline; }
 .sidebar li a { display: block; padding: .2rem .6rem; border-radius: 4px; color: var(--text); }
 .sidebar li a:hover { background: var(--accent-soft); text-decoration: none; }
 .sidebar li a.current { background: var(--accent-soft); color: var(--accent); font-weight: 600; }
+.nav-pages > summary { display: none; }
 .nav-section { margin: 1.1rem 0 .3rem .6rem; font-size: .75rem; font-weight: 700; letter-spacing: .06em;
                text-transform: uppercase; color: var(--muted); }
 .toc { padding-left: 1rem; font-size: .85rem; overflow-x: hidden; }
@@ -868,6 +874,7 @@ math[display="block"] { display: block math; }
   .sidebar { position: static; max-height: none; height: auto; border-right: none;
              border-bottom: 1px solid var(--border); padding: 1rem; }
   .sidebar ul { display: flex; flex-wrap: wrap; gap: .2rem; }
+  .nav-pages > summary { display: list-item; cursor: pointer; font-weight: 600; color: var(--muted); }
   .content { padding: 1rem; }
   .topbar { padding: .75rem 1rem; }
   .version, .toplinks { display: none; }
