@@ -18,7 +18,7 @@ help:
 	@echo "make readme     write README.md from nbs/index.ipynb"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
 	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS))"
-	@echo "make docs       render the documentation into _docs/ (Quarto if installed, else offline; DOCS=offline)"
+	@echo "make docs       render the documentation into _docs/ (Quarto if installed, else offline, notebooks executed; DOCS=offline, DOCS_EXECUTE=0)"
 	@echo "make bench      run the benchmarks into benchmarks/"
 
 install: $(VENV)/.installed
@@ -71,10 +71,13 @@ paper: install
 	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) $(FLAGS)
 
 # Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (nbs/91_docs.ipynb); DOCS=offline forces it.
+# The offline renderer executes every notebook (cached in _proc/ by notebook content and package code);
+# DOCS_EXECUTE=0 shows them unexecuted (fast: no outputs on the pages).
 DOCS ?= auto
+DOCS_EXECUTE ?= 1
 docs: install readme
-	@echo ">>> make docs: every notebook in nbs/ -> _docs/ (renderer: $(DOCS); Quarto $$(command -v quarto >/dev/null && echo found || echo 'not installed, so offline'))"
-	$(BIN)/python -c "from hyperflux.dev.docs import build_docs; build_docs('$(DOCS)')"
+	@echo ">>> make docs: every notebook in nbs/ -> _docs/ (renderer: $(DOCS); Quarto $$(command -v quarto >/dev/null && echo found || echo 'not installed, so offline'); DOCS_EXECUTE=$(DOCS_EXECUTE))"
+	DOCS_EXECUTE=$(DOCS_EXECUTE) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -c "from hyperflux.dev.docs import build_docs; build_docs('$(DOCS)')"
 
 BENCH_FLAGS ?=
 bench: install

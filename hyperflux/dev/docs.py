@@ -6,7 +6,8 @@ Docs: https://hyperflux.github.io/hyperflux/docs.html.md"""
 
 # %% ../../nbs/91_docs.ipynb #28419038
 from __future__ import annotations
-import ast, base64, hashlib, html, json, os, posixpath, re, shutil, subprocess, sys, tempfile, time
+import ast, base64, fnmatch, hashlib, html, json, multiprocessing, os, posixpath, re, shutil, subprocess, sys, tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -27,13 +28,15 @@ import hyperflux
 from ..core import HyperfluxError, atomic_write_json
 
 # %% auto #0
-__all__ = ['find_notebooks', 'Page', 'is_library_notebook', 'page_section', 'nav_order', 'imports_of_mixed_cell',
-           'exec_show_docs_imports_only', 'order_show_docs', 'DocsFilter', 'needs_kernel', 'processing_key',
-           'process_notebooks', 'slugify', 'tex_to_mathml', 'stash_math', 'quarto_divs', 'new_markdown',
-           'markdown_to_html', 'quarto_options', 'clean_stream', 'highlight_code', 'PageContext', 'output_blocks',
-           'code_cell_blocks', 'markdown_cell_text', 'sub_in_tags', 'tag_ids', 'front_matter', 'full_description',
-           'render_notebook', 'LinkResolver', 'toc_html', 'sidebar_html', 'pager_html', 'site_css', 'SiteInfo',
-           'site_info', 'write_page', 'render_site', 'write_site', 'build_offline', 'build_docs']
+__all__ = ['NOT_EXECUTED', 'RENDERER_MODULE', 'TESTS_HEADING', 'find_notebooks', 'Page', 'is_library_notebook', 'page_section',
+           'nav_order', 'imports_of_mixed_cell', 'exec_show_docs_imports_only', 'order_show_docs', 'DocsFilter',
+           'exec_all_cells', 'ExecutingDocsFilter', 'needs_kernel', 'is_executed', 'package_digest', 'processing_code',
+           'processing_key', 'process_notebooks', 'slugify', 'tex_to_mathml', 'stash_math', 'quarto_divs',
+           'new_markdown', 'markdown_to_html', 'quarto_options', 'clean_stream', 'highlight_code', 'PageContext',
+           'output_blocks', 'code_cell_blocks', 'markdown_cell_text', 'sub_in_tags', 'tag_ids', 'front_matter',
+           'full_description', 'render_notebook', 'LinkResolver', 'toc_html', 'sidebar_html', 'pager_html',
+           'search_entries', 'search_index_js', 'site_css', 'SiteInfo', 'site_info', 'write_page', 'render_site',
+           'write_site', 'docs_execute', 'build_offline', 'build_docs']
 
 # %% ../../nbs/91_docs.ipynb #cffbcebb
 def find_notebooks(nbs_path: str | Path) -> list[str]:
@@ -118,22 +121,56 @@ class DocsFilter(FilterDefaults):
         procs = [exec_show_docs_imports_only if p is exec_show_docs else p for p in super().base_procs()]
         return procs[:procs.index(add_show_docs) + 1] + [order_show_docs] + procs[procs.index(add_show_docs) + 1:]
 
+class exec_all_cells(exec_show_docs_imports_only):
+    "Run every code cell `make test` runs (not `#| eval: false`, not flagged `#| slow`), keeping its outputs."
+    def begin(self):
+        super().begin()
+        from nbdev.test import _skip_cell  # the predicate of nbdev's own test runner, so docs and tests agree
+        self.skip = _skip_cell(self.nb, (get_config().get("tst_flags") or "").split())
+        self.nb.metadata["hyperflux_docs_errors"] = []
+
+    def __call__(self, cell):
+        if cell.cell_type != "code" or not hasattr(self, "k") or self.skip(cell): return
+        # a cell that starts another IPython shell (this notebook's tests do) takes `__main__` over, and `show_doc`
+        # then resolves the annotations of the notebook's classes in the wrong namespace: give it back first
+        sys.modules["__main__"] = self.k.user_module
+        self.k.cell(cell)
+        if (e := self.k.exc) is None: return
+        if cell.directives_.keys() & {"export", "exports", "exporti"} or re.search(r"^show_doc\(", cell.source, re.M):
+            raise Exception(f"Error in cell {cell.idx_}:\n{cell.source}\n{type(e).__name__}: {e}") from e
+        # a failing example or test: its traceback is its output on the page, the build warns, the next cells run
+        self.nb.metadata["hyperflux_docs_errors"].append(f"cell {cell.idx_} raised {type(e).__name__}: {e}")
+
+class ExecutingDocsFilter(DocsFilter):
+    "`DocsFilter` that runs every cell, so that each page shows the outputs the code makes today."
+    def base_procs(self):
+        return [exec_all_cells if p is exec_show_docs_imports_only else p for p in super().base_procs()]
+
 # %% ../../nbs/91_docs.ipynb #281e40e2
-def _process_one(job: tuple[Path, Path]) -> str | None:
-    "nbdev's doc processors on one notebook, written atomically to its cache file; an error message or None."
-    from hyperflux.dev.docs import DocsFilter  # the package's class, also when called from a notebook
-    from nbdev.serve_drv import exec_nb
-    src, dst = job
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+def _process_one(job: tuple[Path, Path, bool]) -> tuple[str | None, list[str]]:
+    "nbdev's doc processors on one notebook (src, dst, execute), written atomically to `dst`: (error, failed cells)."
+    from hyperflux.dev.docs import DocsFilter, ExecutingDocsFilter  # the package's classes, also from a notebook
+    from fastcore.nbio import write_nb
+    src, dst, execute = job
+    # this worker was spawned, so its own children (data loader workers) would be too; give them the platform's
+    # default start method (fork on Linux), as in `make test`, so classes defined in a notebook reach them
+    multiprocessing.set_start_method(multiprocessing.get_all_start_methods()[0], force=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp").resolve()
     in_test = os.environ.get("IN_TEST")
-    os.environ["IN_TEST"] = "1"  # as nbdev's own doc processing does
+    os.environ["IN_TEST"] = "1"  # as nbdev's own doc processing and `make test` do
     try:
-        exec_nb(src, tmp, DocsFilter)
+        # an executed notebook runs in its own folder, as in `make test`
+        nb = read_nb(src)
+        with working_directory(src.parent if execute else Path.cwd()):
+            (ExecutingDocsFilter if execute else DocsFilter)()(nb)
+        raised = [f"{src.name}: {e}" for e in nb.metadata.pop("hyperflux_docs_errors", [])]
+        write_nb(nb, tmp)
         os.replace(tmp, dst)
+        return None, raised
     except Exception as e:
         tmp.unlink(missing_ok=True)
         lines = f"{type(e).__name__}: {e}".splitlines()
-        return f"{src.name}: " + "\n    ".join(lines if len(lines) <= 16 else lines[:8] + ["..."] + lines[-7:])
+        return f"{src.name}: " + "\n    ".join(lines if len(lines) <= 16 else lines[:8] + ["..."] + lines[-7:]), []
     finally:
         if in_test is None: os.environ.pop("IN_TEST", None)
         else: os.environ["IN_TEST"] = in_test
@@ -144,56 +181,87 @@ def needs_kernel(nb_path: str | Path) -> bool:
     "Does nbdev's processing run code of this notebook (it has exported cells or `show_doc` calls)?"
     return any(c.cell_type == "code" and _re_needs_kernel.search(c.source) for c in read_nb(nb_path).cells)
 
+NOT_EXECUTED = ("experiments/*", "results.ipynb")  # papermill notebooks and the page `make paper` runs and writes
+
+def is_executed(rel: str) -> bool:
+    "Does the docs build execute this notebook (path relative to nbs/)? Not those `make paper` runs: `NOT_EXECUTED`."
+    return not any(fnmatch.fnmatch(rel, pattern) for pattern in NOT_EXECUTED)
+
 def _digest(*parts: bytes) -> str:
     "A short content hash of byte strings."
     h = hashlib.sha256()
     for part in parts: h.update(hashlib.sha256(part).digest())
     return h.hexdigest()[:16]
 
-def processing_key(root: str | Path) -> str:
-    "What every processed notebook depends on: pyproject.toml, the doc links (`_modidx.py`), these processors, nbdev."
-    import nbdev, hyperflux.dev.docs as package
+RENDERER_MODULE = "dev/docs.py"  # this module: its processing code is in the key by source, its renderer is not
+
+def package_digest(lib_path: str | Path) -> str:
+    "A hash of the package's code: every `*.py` under `lib_path` by path and content, except `RENDERER_MODULE`."
+    files = sorted(f for f in Path(lib_path).rglob("*.py") if f.relative_to(lib_path).as_posix() != RENDERER_MODULE)
+    return _digest(*(f.relative_to(lib_path).as_posix().encode() + b"\0" + f.read_bytes() for f in files))
+
+def processing_code() -> bytes:
+    "The source of what processes a notebook (the processors and the worker), not of the renderer."
+    import inspect, hyperflux.dev.docs as package  # the package's code, also when called from a notebook
+    parts = (package.imports_of_mixed_cell, package.exec_show_docs_imports_only, package.order_show_docs,
+             package.DocsFilter, package.exec_all_cells, package.ExecutingDocsFilter, package._process_one)
+    return "".join(inspect.getsource(p) for p in parts).encode()
+
+def processing_key(root: str | Path, # the project root
+                   execute: bool = False, # are the notebooks executed?
+                  ) -> str:
+    "What every processed notebook depends on: pyproject.toml, doc links, these processors, nbdev (+ code if executed)."
+    import nbdev
     cfg = get_config(Path(root).resolve())
     modidx = cfg.lib_path/"_modidx.py"
+    code = f"executed with {package_digest(cfg.lib_path)}" if execute else "not executed"
     return _digest(cfg.config_file.read_bytes(), modidx.read_bytes() if modidx.exists() else b"",
-                   Path(package.__file__).read_bytes(), nbdev.__version__.encode())
+                   processing_code(), nbdev.__version__.encode(), code.encode())
 
 def process_notebooks(root: str | Path,      # the project root (where pyproject.toml is)
                       notebooks: list[str],   # notebook paths relative to the notebooks folder
                       cache: str | Path,      # where processed notebooks are kept
                       n_workers: int | None = None, # worker processes (default: one per core)
+                      execute: bool = False,  # run every cell (of the notebooks `is_executed` names), keeping outputs
+                      raised: list | None = None, # if given, gets the executed cells that raised (shown on their page)
                      ) -> list[str]:
     "Run nbdev's doc processing on the notebooks whose content changed since they were cached; return the errors."
     import hyperflux.dev.docs as package  # spawned workers import the worker from the package, not from a notebook
-    root, cache = Path(root).resolve(), Path(cache)
+    root, cache = Path(root).resolve(), Path(cache).resolve()
     cfg = get_config(root)
     # freshness by content, not by time: nbdev-export rewrites every module, git sets times at checkout
-    manifest_path, key = cache/"hyperflux-docs-cache.json", processing_key(root)
+    manifest_path, key = cache/"hyperflux-docs-cache.json", processing_key(root, execute)
     try: manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError): manifest = {}
-    done = manifest.get("notebooks", {}) if manifest.get("key") == key else {}
+    fresh = manifest.get("key") == key
+    done, failed = (manifest.get("notebooks", {}), manifest.get("raised", {})) if fresh else ({}, {})
     jobs, digests = [], {}
     for rel in notebooks:
         src, dst = cfg.nbs_path/rel, cache/rel
         digests[rel] = _digest(src.read_bytes())
-        if dst.exists() and done.get(rel) == digests[rel]: continue
+        if dst.exists() and done.get(rel) == digests[rel]:
+            if raised is not None: raised += failed.get(rel, [])  # a cached failure is still reported
+            continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        jobs.append((rel, src, dst))
-    # notebooks whose code nbdev runs (to render `show_doc`) go to fresh worker processes, as in nbdev-proc-nbs, which
-    # read the config from their working directory; the others (home page, tutorials, experiments) run no code, so
-    # they are processed here, without the start-up cost of a worker
-    heavy = [j for j in jobs if needs_kernel(j[1])]
+        jobs.append((rel, src, dst, execute and is_executed(rel)))
+    # notebooks whose code runs (executed, or to render `show_doc`) go to fresh worker processes, as in nbdev-proc-nbs,
+    # which read the config from their working directory; the others (home page, tutorials, experiments) run no code,
+    # so they are processed here, without the start-up cost of a worker
+    heavy = [j for j in jobs if j[3] or needs_kernel(j[1])]
     light = [j for j in jobs if j not in heavy]
     with working_directory(root):
         results = [package._process_one(j[1:]) for j in light]
         if heavy:
             n = max(1, min(n_workers or os.cpu_count() or 1, len(heavy)))
-            jobs = [j[1:] for j in heavy]
-            results += list(parallel(package._process_one, jobs, n_workers=n, method="spawn", progress=False))
-    for (rel, _, _), err in zip(light + heavy, results):
+            results += list(parallel(package._process_one, [j[1:] for j in heavy], n_workers=n, method="spawn",
+                                     progress=False))
+    for (rel, *_), (err, cells) in zip(light + heavy, results):
         if err is None: done[rel] = digests[rel]
-    if jobs: atomic_write_json(manifest_path, {"key": key, "notebooks": done})
-    return [e for e in results if e]
+        failed[rel] = cells  # same notebook and code, same failure: cached too, and reported by every build
+        if raised is not None: raised += cells
+    if jobs: atomic_write_json(manifest_path, {"key": key, "notebooks": done, "raised": failed})
+    return [e for e, _ in results if e]
+
 
 # %% ../../nbs/91_docs.ipynb #a23cbfa0
 def slugify(value: str, separator: str = "-") -> str:
@@ -206,7 +274,7 @@ def slugify(value: str, separator: str = "-") -> str:
 _re_code_or_math = re.compile(
     r"(?P<code>```.*?```|~~~.*?~~~|``[^\n]+?``|`[^`\n]+`)"
     r"|\$\$(?P<display>.+?)\$\$"
-    r"|(?<![\\$\w])\$(?=\S)(?P<inline>[^$\n]+?)(?<=\S)\$(?![\w$])", re.DOTALL)
+    r"|(?<![\\$\w])\$(?=\S)(?P<inline>(?:[^$\n]|\n(?![ \t]*\n))+?)(?<=\S)\$(?![\w$])", re.DOTALL)
 
 def tex_to_mathml(tex: str, display: bool = False) -> str:
     "MathML for a LaTeX formula, or the formula as code when it cannot be converted."
@@ -358,8 +426,8 @@ def _api_block(md: str) -> str:
 
 def code_cell_blocks(cell, cell_idx: int, ctx: PageContext) -> list:
     "A processed code cell as ('md'|'html', text) blocks, honouring Quarto's cell options."
-    opts, src = quarto_options(cell.source)
-    if opts.get("include") is False: return []
+    opts, src = quarto_options(cell.get("source", ""))
+    if opts.get("include") is False or not (src.strip() or opts): return []  # a hidden cell is run, not shown
     blocks = []
     if src.strip() and opts.get("echo", True) is not False:
         code = highlight_code(src, cell.get("metadata", {}).get("language", "python"))
@@ -373,6 +441,9 @@ def code_cell_blocks(cell, cell_idx: int, ctx: PageContext) -> list:
     if opts.get("output", True) is False: return blocks
     outs = output_blocks(cell, cell_idx, ctx, asis=opts.get("output") == "asis", caption=opts.get("fig-cap"))
     if src.lstrip().startswith("show_doc("): outs = [("md", _api_block(t)) if k == "md" else (k, t) for k, t in outs]
+    elif opts.get("output") != "asis":  # Markdown a cell displays (a table, say) is marked as its output
+        outs = [("md", f'<div class="output output-md" markdown="1">\n\n{t}\n\n</div>') if k == "md" else (k, t)
+                for k, t in outs]
     return blocks + outs
 
 def markdown_cell_text(cell, ctx: PageContext) -> str:
@@ -414,14 +485,31 @@ def full_description(nb_path: str | Path) -> str:
         return " ".join(l.lstrip(">").strip() for l in m.group(1).splitlines()).strip() if m else ""
     return ""
 
+_re_heading = re.compile(r"^\s*(#{1,6})\s+(.*?)\s*$", re.MULTILINE)
+TESTS_HEADING = "Tests"  # a `## Tests` heading folds the cells after it, up to the next `#`/`##` heading
+_TESTS_FOLD = ('<details class="tests" markdown="1">\n<summary>Show the tests: the code that checks the examples '
+               'above</summary>')
+
+def _top_heading(md: str) -> tuple[int, str] | None:
+    "Level and text of the heading a Markdown cell starts with, or None."
+    m = _re_heading.match(md)
+    return (len(m.group(1)), m.group(2)) if m and m.start(1) == len(md) - len(md.lstrip()) else None
+
 def render_notebook(nb, ctx: PageContext) -> None:
     "Fill in the page's title, description, body HTML, table of contents and ids from its processed notebook."
     page, fm = ctx.page, front_matter(nb)
     page.title = str(fm.get("title") or page.title)
     page.description = str(fm.get("description") or "")
-    chunks, stash = [], {}
+    chunks, stash, folded = [], {}, False
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown": chunks.append(markdown_cell_text(cell, ctx))
+        if cell.cell_type == "markdown":
+            text, heading = markdown_cell_text(cell, ctx), _top_heading(cell.source)
+            if folded and heading and heading[0] <= 2: chunks.append("</details>")
+            if heading and heading[0] <= 2: folded = False
+            chunks.append(text)
+            if heading == (2, TESTS_HEADING):
+                chunks.append(_TESTS_FOLD)
+                folded = True
         elif cell.cell_type == "code":
             for kind, text in code_cell_blocks(cell, i, ctx):
                 if kind == "md": chunks.append(text)
@@ -429,6 +517,7 @@ def render_notebook(nb, ctx: PageContext) -> None:
                     key = f"HFXBLOCK{len(stash)}XHF"
                     stash[key] = text
                     chunks.append(key)
+    if folded: chunks.append("</details>")
     conv = new_markdown()
     body = markdown_to_html("\n\n".join(chunks), conv)
     for key, val in stash.items(): body = body.replace(f"<p>{key}</p>", val)
@@ -510,15 +599,22 @@ _PAGE = Template("""<!doctype html>
 <meta name="description" content="$description_attr">
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="${root}styles.css">
+<script src="${root}search.js" defer></script>
 </head>
-<body>
+<body data-root="$root">
 <header class="topbar">
   <a class="brand" href="${root}index.html">$site_title</a><span class="version">v$version</span>
+  <div class="search" role="search">
+    <input id="search-box" type="search" placeholder="Search (/)" aria-label="Search the docs" autocomplete="off">
+    <div id="search-results" class="search-results" hidden></div>
+  </div>
   <nav class="toplinks">$toplinks</nav>
 </header>
 <div class="layout">
 <nav class="sidebar" aria-label="All pages">
+<details class="nav-pages" open><summary>All pages</summary>
 $sidebar
+</details>
 </nav>
 <main class="content" id="content">
 <header class="page-header">
@@ -574,6 +670,94 @@ def pager_html(pages: list[Page], current: Page) -> str:
     nxt = pages[i + 1] if i + 1 < len(pages) else None
     return _link(prev, "prev") + _link(nxt, "next")
 
+# %% ../../nbs/91_docs.ipynb #s3a0c002
+_re_section_heading = re.compile(r'<h([2-4])[^>]*\sid="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
+
+_re_block_tag = re.compile(r"</?(?:p|div|li|ul|ol|pre|h\d|td|th|tr|table|br|figure|figcaption|details|summary)\b[^>]*>")
+
+def _plain(fragment: str) -> str:
+    "The visible text of an HTML fragment, whitespace collapsed (block tags break words, inline tags do not)."
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", _re_block_tag.sub(" ", fragment))).split())
+
+def search_entries(page: Page, max_chars: int = 1500) -> list[dict]:
+    "The search index entries of a page: its top and each section (h2-h4), as title, heading, URL and text."
+    entries, body = [], page.body
+    marks = list(_re_section_heading.finditer(body))
+    intro = page.description + " " + _plain(body[:marks[0].start() if marks else len(body)])
+    entries.append({"t": page.title, "h": page.title, "u": page.out, "x": intro.strip()[:max_chars]})
+    for m, nxt in zip(marks, marks[1:] + [None]):
+        text = _plain(body[m.end():nxt.start() if nxt else len(body)])[:max_chars]
+        entries.append({"t": page.title, "h": _plain(m.group(3)), "u": f"{page.out}#{m.group(2)}", "x": text})
+    return entries
+
+def search_index_js(pages: list[Page]) -> str:
+    "The site's search index, as a script that sets `window.HFX_SEARCH_INDEX`."
+    entries = [e for p in pages for e in search_entries(p)]
+    return "window.HFX_SEARCH_INDEX = " + json.dumps(entries, ensure_ascii=False, separators=(",", ":")) + ";\n"
+
+_SEARCH_JS = r"""// The search box: loads search-index.js on first use, ranks the sections holding every typed word.
+(function () {
+  const box = document.getElementById('search-box'), panel = document.getElementById('search-results');
+  if (!box || !panel) return;
+  const root = document.body.dataset.root || '';
+  let loading = null;
+  function load() {
+    if (!loading) loading = new Promise(function (resolve, reject) {
+      const s = document.createElement('script');
+      s.src = root + 'search-index.js';
+      s.onload = function () { resolve(window.HFX_SEARCH_INDEX || []); };
+      s.onerror = reject;
+      document.head.appendChild(s);
+    });
+    return loading;
+  }
+  function esc(s) {
+    return s.replace(/[&<>"]/g, function (c) { return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]; });
+  }
+  function score(e, terms) {
+    const h = e.h.toLowerCase(), t = e.t.toLowerCase(), x = e.x.toLowerCase();
+    let total = 0;
+    for (const term of terms) {
+      const s = (h === term ? 50 : 0) + (h.includes(term) ? 10 : 0) + (t.includes(term) ? 3 : 0) +
+        (x.includes(term) ? 1 : 0);
+      if (!s) return 0;
+      total += s;
+    }
+    return total;
+  }
+  function snippet(x, term) {
+    const at = Math.max(0, x.toLowerCase().indexOf(term) - 50);
+    return (at ? '\u2026' : '') + x.slice(at, at + 150) + (x.length > at + 150 ? '\u2026' : '');
+  }
+  function show(index, query) {
+    const terms = query.toLowerCase().split(/\s+/).filter(Boolean);
+    if (!terms.length) { panel.hidden = true; panel.innerHTML = ''; return; }
+    const hits = index.map(function (e) { return [score(e, terms), e]; }).filter(function (p) { return p[0] > 0; })
+      .sort(function (a, b) { return b[0] - a[0]; }).slice(0, 15);
+    panel.innerHTML = hits.length ? '<ul>' + hits.map(function (p) {
+      const e = p[1];
+      return '<li><a href="' + esc(root + e.u) + '"><span class="sr-heading">' + esc(e.h) + '</span>' +
+        '<span class="sr-page">' + esc(e.t) + '</span><span class="sr-text">' + esc(snippet(e.x, terms[0])) +
+        '</span></a></li>';
+    }).join('') + '</ul>' : '<p class="sr-none">Nothing found for \u201c' + esc(query) + '\u201d</p>';
+    panel.hidden = false;
+  }
+  box.addEventListener('focus', load);
+  box.addEventListener('input', function () { load().then(function (index) { show(index, box.value); }); });
+  box.addEventListener('keydown', function (ev) {
+    if (ev.key === 'Escape') { panel.hidden = true; box.blur(); }
+    if (ev.key === 'Enter') { const a = panel.querySelector('a'); if (a) window.location.href = a.href; }
+  });
+  document.addEventListener('keydown', function (ev) {
+    if (ev.key === '/' && document.activeElement !== box) { ev.preventDefault(); box.focus(); }
+  });
+  document.addEventListener('click', function (ev) { if (!ev.target.closest('.search')) panel.hidden = true; });
+  // on a narrow screen the list of pages starts folded, so that the page itself comes first
+  const pages = document.querySelector('details.nav-pages');
+  if (pages && window.matchMedia('(max-width: 760px)').matches) pages.open = false;
+})();
+"""
+
 # %% ../../nbs/91_docs.ipynb #f4fa3fc8
 _CSS = """
 :root { --accent: #1f5f99; --accent-soft: #e8f0f8; --text: #1d2330; --muted: #5b6475; --border: #dde2ea;
@@ -589,7 +773,22 @@ a:hover { text-decoration: underline; }
 .topbar a { color: #fff; }
 .brand { font-weight: 700; font-size: 1.2rem; letter-spacing: .01em; }
 .version { opacity: .75; font-size: .85rem; }
-.toplinks { margin-left: auto; font-size: .95rem; }
+.toplinks { font-size: .95rem; }
+.search { margin-left: auto; position: relative; align-self: center; }
+.search input { width: 15rem; max-width: 40vw; padding: .3rem .6rem; border: 1px solid rgba(255,255,255,.5);
+                border-radius: 6px; background: rgba(255,255,255,.15); color: #fff; font: inherit; font-size: .9rem; }
+.search input::placeholder { color: rgba(255,255,255,.8); }
+.search input:focus { outline: none; background: #fff; color: var(--text); }
+.search-results { position: absolute; right: 0; top: 2.4rem; width: min(32rem, 92vw); max-height: 70vh;
+                  overflow-y: auto; background: #fff; color: var(--text); border: 1px solid var(--border);
+                  border-radius: 8px; box-shadow: 0 6px 24px rgba(0,0,0,.18); z-index: 20; }
+.search-results ul { list-style: none; margin: 0; padding: .3rem 0; }
+.search-results a { display: block; padding: .45rem .9rem; color: var(--text); }
+.search-results a:hover, .search-results a:focus { background: var(--accent-soft); text-decoration: none; }
+.sr-heading { font-weight: 600; color: var(--accent); margin-right: .5rem; }
+.sr-page { font-size: .8rem; color: var(--muted); }
+.sr-text { display: block; font-size: .82rem; color: var(--muted); overflow-wrap: anywhere; }
+.sr-none { padding: .6rem .9rem; margin: 0; color: var(--muted); }
 .layout { display: grid; grid-template-columns: var(--sidebar-w) minmax(0, 1fr) var(--toc-w);
           max-width: 1440px; margin: 0 auto; }
 .sidebar, .toc { position: sticky; top: 3.2rem; align-self: start; max-height: calc(100vh - 3.2rem); overflow-y: auto;
@@ -599,6 +798,7 @@ a:hover { text-decoration: underline; }
 .sidebar li a { display: block; padding: .2rem .6rem; border-radius: 4px; color: var(--text); }
 .sidebar li a:hover { background: var(--accent-soft); text-decoration: none; }
 .sidebar li a.current { background: var(--accent-soft); color: var(--accent); font-weight: 600; }
+.nav-pages > summary { display: none; }
 .nav-section { margin: 1.1rem 0 .3rem .6rem; font-size: .75rem; font-weight: 700; letter-spacing: .06em;
                text-transform: uppercase; color: var(--muted); }
 .toc { padding-left: 1rem; font-size: .85rem; overflow-x: hidden; }
@@ -616,10 +816,10 @@ h3 { font-size: 1.2rem; margin: 1.6rem 0 .6rem; }
 h4 { font-size: 1.05rem; }
 code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
                 font-size: .86em; }
-:not(pre) > code { background: var(--code-bg); padding: .1em .35em; border-radius: 4px; }
+:not(pre) > code { background: var(--code-bg); padding: .1em .35em; border-radius: 4px; overflow-wrap: anywhere; }
 pre { margin: 0; padding: .8rem 1rem; overflow-x: auto; line-height: 1.45; }
 .highlight { background: var(--code-bg); border: 1px solid var(--border); border-radius: 6px; margin: 1rem 0; }
-.highlight pre { background: transparent; }
+.highlight pre { background: transparent; white-space: pre-wrap; overflow-wrap: anywhere; }
 .cell-code .highlight { margin-bottom: 0; }
 .cell-code + pre.output, .cell-code + .output, .cell-code + .output-figure { margin-top: 0; }
 pre.output { margin: 0 0 1rem; border: 1px solid var(--border); border-top: none; border-radius: 0 0 6px 6px;
@@ -630,6 +830,9 @@ pre.output.error { background: #fdecec; color: #8a1f1f; }
 .cell-label { font-size: .75rem; color: var(--muted); margin: 1rem 0 -.8rem; text-transform: uppercase;
               letter-spacing: .05em; }
 details.code-fold { margin: 1rem 0; }
+details.tests { margin: 1rem 0; padding: .2rem .9rem; border: 1px dashed var(--border); border-radius: 6px; }
+details.tests > summary { cursor: pointer; color: var(--muted); font-size: .95rem; padding: .3rem 0; }
+.output-md { margin: .5rem 0 1rem; overflow-x: auto; }
 details.code-fold summary { cursor: pointer; color: var(--muted); font-size: .9rem; }
 .api { border: 1px solid var(--border); border-radius: 8px; padding: .3rem 1.2rem .6rem; margin: 1.4rem 0;
        box-shadow: 0 1px 2px rgba(0,0,0,.04); background: #fcfdfe; }
@@ -671,7 +874,11 @@ math[display="block"] { display: block math; }
   .sidebar { position: static; max-height: none; height: auto; border-right: none;
              border-bottom: 1px solid var(--border); padding: 1rem; }
   .sidebar ul { display: flex; flex-wrap: wrap; gap: .2rem; }
+  .nav-pages > summary { display: list-item; cursor: pointer; font-weight: 600; color: var(--muted); }
   .content { padding: 1rem; }
+  .topbar { padding: .75rem 1rem; }
+  .version, .toplinks { display: none; }
+  .search input { width: 11rem; max-width: 55vw; }
 }
 """
 
@@ -742,6 +949,7 @@ def render_site(site: SiteInfo,        # the project
     for page in pages: page.body = links.fix_fragments(page.body, page, ids)
     for page in pages: files[page.out] = write_page(page, pages, site)
     files["styles.css"] = site_css()
+    files["search.js"], files["search-index.js"] = _SEARCH_JS, search_index_js(pages)
     files[".nojekyll"] = ""
     return files, links.warnings
 
@@ -764,13 +972,18 @@ def write_site(files: dict, dest: str | Path) -> Path:
     return dest
 
 # %% ../../nbs/91_docs.ipynb #4a46fafb
+def docs_execute() -> bool:
+    "Does the docs build execute the notebooks? Yes, unless the environment sets `DOCS_EXECUTE=0` (or no/false/off)."
+    return os.environ.get("DOCS_EXECUTE", "1").strip().lower() not in ("0", "no", "false", "off")
+
 def build_offline(dest: str | Path | None = None, # output folder (default: nbdev's doc_path, `_docs/`)
                   root: str | Path = ".",          # project root
                   cache: str | Path | None = None, # processed notebooks (default: `_proc/`, as nbdev)
                   n_workers: int | None = None,    # processes for nbdev's processing (default: one per core)
                   quiet: bool = False,             # print nothing
+                  execute: bool | None = None,     # run the notebooks' cells (default: env DOCS_EXECUTE, else yes)
                  ) -> Path:
-    "Render the site without Quarto: nbdev's processing of every notebook, then Markdown to HTML; return `dest`."
+    "Render the site without Quarto: nbdev's processing (and execution) of every notebook, then HTML; return `dest`."
     start = time.time()
     site = site_info(root)
     cfg = get_config(site.root)
@@ -778,8 +991,11 @@ def build_offline(dest: str | Path | None = None, # output folder (default: nbde
     notebooks = find_notebooks(site.nbs_path)
     if "index.ipynb" not in notebooks:
         raise HyperfluxError(f"no {site.nbs_path/'index.ipynb'}: the home page of the docs comes from it; create it")
-    cache = Path(cache) if cache else site.root/"_proc"
-    errors = process_notebooks(site.root, notebooks, cache, n_workers)
+    execute = docs_execute() if execute is None else execute
+    # executed and unexecuted notebooks are cached apart, so switching back and forth costs nothing
+    cache = Path(cache) if cache else site.root/("_proc" if execute else "_proc/unexecuted")
+    raised = []
+    errors = process_notebooks(site.root, notebooks, cache, n_workers, execute, raised)
     if errors:
         raise HyperfluxError("the docs were not built: nbdev's processing failed for\n  " + "\n  ".join(errors)
                              + "\nfix these notebooks (run them, e.g. `make test`) and build again")
@@ -787,12 +1003,15 @@ def build_offline(dest: str | Path | None = None, # output folder (default: nbde
     write_site(files, dest)
     if not quiet:
         for w in warnings: print(f"warning: {w}", file=sys.stderr)
-        print(f"docs: {len(notebooks)} pages in {time.time() - start:.1f} s -> {dest/'index.html'}")
+        for r in raised: print(f"warning: {r} (its traceback is on the page; `make test` fails on it)", file=sys.stderr)
+        how = "notebooks executed (cached)" if execute else "notebooks not executed (DOCS_EXECUTE=0)"
+        print(f"docs: {len(notebooks)} pages, {how}, in {time.time() - start:.1f} s -> {dest/'index.html'}")
     return dest
 
 def build_docs(renderer: str = "auto",            # 'auto' (Quarto when installed, else offline), 'quarto' or 'offline'
                dest: str | Path | None = None,    # output folder (offline only; Quarto writes nbdev's doc_path)
                root: str | Path = ".",            # project root
+               execute: bool | None = None,       # offline: run the notebooks (default: env DOCS_EXECUTE, else yes)
               ) -> Path:
     "Build the documentation site: nbdev's Quarto build where Quarto is installed, else the offline renderer."
     if renderer not in ("auto", "quarto", "offline"):
@@ -800,7 +1019,7 @@ def build_docs(renderer: str = "auto",            # 'auto' (Quarto when installe
     quarto = shutil.which("quarto")
     if renderer == "quarto" and not quarto:
         raise HyperfluxError("Quarto is not installed; install it (quarto.org) or build with renderer='offline'")
-    if renderer == "offline" or not quarto: return build_offline(dest, root)
+    if renderer == "offline" or not quarto: return build_offline(dest, root, execute=execute)
     nbdev_docs = Path(sys.executable).parent/"nbdev-docs"
     subprocess.run([str(nbdev_docs)], cwd=Path(root).resolve(), check=True)
     return get_config(Path(root).resolve()).doc_path
