@@ -22,7 +22,7 @@ from .sweep import RunSpec, experiments_dir
 # %% auto #0
 __all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'RunResult', 'run_status', 'failure', 'status_counts', 'execute_run',
            'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary', 'data_problem',
-           'run_problems', 'preflight', 'check_preflight', 'run_states']
+           'run_problems', 'preflight', 'preflight_report', 'check_preflight', 'run_states']
 
 # %% ../nbs/09a_executor.ipynb #3c059e16
 STATUSES = ("done", "skipped", "failed", "missing")   # what happened to a run in this sweep
@@ -308,7 +308,8 @@ def data_problem(dataset: str,            # the run's data set
     folders, finder, how, tv = found
     hit, looked = D._search(folders, finder)
     if hit is not None: return None
-    tried = "torchvision cannot download it" if tv is None else "not downloaded"
+    tried = ("torchvision cannot download it" if tv is None
+             else "not downloaded yet: hyperflux paper tries torchvision's download before any run starts")
     if tv is not None and download and (options or {}).get("download", True):
         error = D._torchvision_download(tv, root)
         if not error and D._search(folders, finder)[0] is not None: return None
@@ -353,18 +354,23 @@ def preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool = False
         if problems := run_problems(s, runs_dir, names, download, checked): out[s.folder_name] = problems
     return out
 
-def check_preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool = True):
-    "Raise one HyperfluxError listing what is missing for the unfinished runs of `specs` (nothing runs)."
+def preflight_report(specs: list[RunSpec], runs_dir: str | Path, download: bool = False) -> str | None:
+    "One message listing each problem of the unfinished runs of `specs` once, with the runs it stops (None: none)."
     found = preflight(specs, runs_dir, download)
-    if not found: return
+    if not found: return None
     by_message: dict[str, list[str]] = {}
     for folder, problems in found.items():
         for _, message in problems: by_message.setdefault(message, []).append(folder)
-    lines = [f"{len(found)} of {len(specs)} runs cannot start; nothing was run:"]
+    lines = [f"{len(found)} of {len(specs)} runs cannot start:"]
     for message, folders in by_message.items():
         shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
         lines.append(f"- {message} (needed by {len(folders)} run(s): {shown})")
-    raise HyperfluxError("\n".join(lines))
+    return "\n".join(lines)
+
+def check_preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool = True):
+    "Raise one HyperfluxError listing what is missing for the unfinished runs of `specs` (nothing runs)."
+    if report := preflight_report(specs, runs_dir, download):
+        raise HyperfluxError(report.replace(" cannot start:", " cannot start; nothing was run:", 1))
 
 def run_states(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, str]:
     "Folder name -> the run's state: finished, missing data/init/plugin, waiting, failed, partial or new."

@@ -17,8 +17,8 @@ import hyperflux
 from .config import ENGINE_VERSION
 from .core import HyperfluxError, atomic_write, atomic_write_json
 from .runfolder import FINAL, PARAMS, read_json
-from .executor import (RunResult, _duration, check_preflight, format_summary, run_states, run_status,
-                                run_sweep, skipped_result,
+from .executor import (RunResult, _duration, check_preflight, format_summary, preflight_report,
+                                run_states, run_status, run_sweep, skipped_result,
                                 status_counts)
 from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_sweep_file, experiments_dir,
                              figures_root, load_profile, profile_settings, project_root, read_sweep)
@@ -260,6 +260,7 @@ def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
     say, states = _printer(out), run_states(specs, runs_dir)
     for s in specs:
         say(f"{states[s.folder_name]:12s}  {s.folder_name:40s}  {','.join(s.studies):22s}  {s.label()}")
+    if report := preflight_report(specs, runs_dir): say(report)   # what the missing runs need, and how to provide it
 
 def _command_line() -> str | None:
     "The command line that started this process, as the manifest records it."
