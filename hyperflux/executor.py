@@ -329,7 +329,8 @@ def run_problems(spec: RunSpec,             # the run
     checked = {} if checked is None else checked
     problems = []
     key = ("data", c["dataset"], c.get("data_root"), repr(c.get("data_options")))
-    if key not in checked: checked[key] = data_problem(c["dataset"], c.get("data_root"), c.get("data_options"), download)
+    if key not in checked:
+        checked[key] = data_problem(c["dataset"], c.get("data_root"), c.get("data_options"), download)
     if checked[key]: problems.append(("data", checked[key]))
     if why := init_problem(c.get("init"), runs_dir): problems.append(("init", why))
     for dep in spec.depends_on:
@@ -337,7 +338,8 @@ def run_problems(spec: RunSpec,             # the run
         if finished and not (runs_dir / dep / MODEL).is_file():
             problems.append(("init", f"dependency {dep} finished without {MODEL}; delete its {FINAL} to run it again"))
         elif not finished and dep not in names:
-            problems.append(("dependency", f"dependency {dep} is not a run of this sweep and not finished in {runs_dir}"))
+            problems.append(("dependency", f"dependency {dep} is not a run of this sweep and not finished in "
+                                           f"{runs_dir}"))
     for ref in spec.plugins:
         if ("plugin", ref) not in checked:
             try: load_plugin(ref)

@@ -75,4 +75,5 @@ def init_problem(init: str | None,          # the `init` setting
         return (f"init {init}: not in torch.hub's cache (looked for {path}); with a network connection download it "
                 f"with: {torchvision_download_command(name)} (or copy the file there; TORCH_HOME moves the cache)")
     return (f"init {init}: no such file (looked for {path.resolve()}); give the path of a state dict of the plain "
-            f"model (e.g. a dense run's {MODEL}), or start from a run of the sweep with init: {{run: {{method: dense}}}}")
+            f"model (e.g. a dense run's {MODEL}), or start from a run of the sweep with "
+            f"init: {{run: {{method: dense}}}}")

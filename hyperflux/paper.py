@@ -256,7 +256,7 @@ def add_commands(sub):
     p.set_defaults(func=paper_command)
 
 def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
-    "Print one line per run: state (finished, missing data, waiting on X, failed, partial, new), folder, studies, label."
+    "One line per run: state (finished, missing data, waiting on X, failed, partial, new), folder, studies, label."
     say, states = _printer(out), run_states(specs, runs_dir)
     for s in specs:
         say(f"{states[s.folder_name]:12s}  {s.folder_name:40s}  {','.join(s.studies):22s}  {s.label()}")
