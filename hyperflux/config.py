@@ -44,8 +44,9 @@ class TrainConfig:
     device: str = setting("auto", "device to train on: auto, cpu, cuda, cuda:N or mps", results=False)
     data_root: str | None = setting(None, "folder holding the data sets (default: $HYPERFLUX_DATA, else ./data); "
                                     "it must exist when given", flag="data", results=False, metavar="DIR")
-    init: str | None = setting(None, "dense checkpoint to start from (a state dict of the plain model, e.g. a dense "
-                               "run's model.pt)", metavar="FILE")
+    init: str | None = setting(None, "dense checkpoint to start from: a state dict of the plain model (e.g. a dense "
+                               "run's model.pt), run:FOLDER/model.pt (a run in the same runs folder) or "
+                               "torchvision:WEIGHTS (torch.hub's cache)", metavar="FILE")
     data_options: dict | None = setting(None, "extra options of the data set as JSON, e.g. synthetic "
                                         '{"shape": [1, 28, 28], "train_size": 60000}')
     model_options: dict | None = setting(None, "extra options of the model as JSON, e.g. "

@@ -22,6 +22,7 @@ from . import runfolder as rf
 from .config import ENGINE_VERSION, TrainConfig, run_key
 from .core import HyperfluxError, atomic_torch_save, atomic_write_json, get_device, set_seed
 from .data import get_data
+from .inits import resolve_init
 from .masks import (attach_masks, kept_count, latent_weight, layer_density, mask_of, mask_parameters,
                              masked_layers, prunable_count, save_baked, weight_parameters,
                              add_present_weight_decay_)
@@ -89,7 +90,7 @@ class Run:
                              seed=cfg.seed, rank=self.rank, world_size=self.world, **(cfg.data_options or {}))
         model = get_model(cfg.arch, dataset=cfg.dataset, num_classes=self.data.num_classes,
                           input_shape=self.data.input_shape, **(cfg.model_options or {}))
-        if cfg.init: load_dense_checkpoint(model, cfg.init, cfg.arch)
+        if cfg.init: load_dense_checkpoint(model, str(resolve_init(cfg.init, self.out.parent)), cfg.arch)
         attach_masks(model, init=cfg.mask_init, kappa=cfg.kappa, seed=cfg.seed)
         self.convnet = any(isinstance(m, nn.Conv2d) for m in model.modules())
         if self.device.type == "cuda" and cfg.channels_last and self.convnet:

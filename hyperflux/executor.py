@@ -1,6 +1,7 @@
 """Executing the runs of a sweep on this machine: each run is a papermill execution of its experiment notebook in
 its own kernel (finished runs are skipped, interrupted ones resume, N at once), and a failing run never stops
-the others. A Slurm executor will sit beside this local one.
+the others; a run that starts from another run waits for it, and a preflight check says what is missing
+before any kernel starts. A Slurm executor will sit beside this local one.
 
 Docs: https://hyperflux.github.io/hyperflux/executor.html.md"""
 
@@ -12,13 +13,16 @@ import contextlib, os, queue, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import atomic_write_json
-from .runfolder import FINAL, SWEEP
+from .core import HyperfluxError, atomic_write_json
+from .inits import init_problem
+from .plugins import load_plugin
+from .runfolder import FINAL, MODEL, SWEEP, read_json
 from .sweep import RunSpec, experiments_dir
 
 # %% auto #0
-__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'RunResult', 'run_status', 'status_counts', 'execute_run', 'start_kernel',
-           'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary']
+__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'RunResult', 'run_status', 'failure', 'status_counts', 'execute_run',
+           'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary', 'data_problem',
+           'run_problems', 'preflight', 'preflight_report', 'check_preflight', 'run_states']
 
 # %% ../nbs/09a_executor.ipynb #3c059e16
 STATUSES = ("done", "skipped", "failed", "missing")   # what happened to a run in this sweep
@@ -39,6 +43,10 @@ def run_status(folder: str | Path) -> str:
     if (folder / FINAL).exists(): return "finished"
     return "partial" if folder.exists() and any(folder.iterdir()) else "new"
 
+def failure(folder: str | Path) -> str | None:
+    "The error of the run's last failed execution (recorded in sweep.json), or None."
+    return (read_json(Path(folder) / SWEEP) or {}).get("error")
+
 def status_counts(results: list[RunResult]) -> dict[str, int]:
     "How many runs ended in each status."
     return {k: sum(r.status == k for r in results) for k in STATUSES}
@@ -50,6 +58,12 @@ def _first_line(text: str, limit: int = 300) -> str:
 
 # %% ../nbs/09a_executor.ipynb #01b22493
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # no start-up chatter from every kernel
+
+def _record_failure(folder: Path, spec: RunSpec, error: str):
+    "Note the failure in the run folder's sweep.json (for `hyperflux paper --list`)."
+    with contextlib.suppress(OSError):
+        atomic_write_json(folder / SWEEP, {**spec.identity(), "key": spec.key, "studies": list(spec.studies),
+                                           "error": error})
 
 def execute_run(spec: RunSpec,                          # the run
                 folder: str | Path,                     # its run folder
@@ -67,6 +81,7 @@ def execute_run(spec: RunSpec,                          # the run
         atomic_write_json(folder / SWEEP, {**spec.identity(), "key": spec.key, "studies": list(spec.studies)})
         env = {k: str(v) for k, v in (env or {}).items()}
         parameters = dict(config=spec.config, out_dir=str(folder.resolve()), env=env)
+        if spec.plugins: parameters["plugins"] = list(spec.plugins)
         pm.execute_notebook(src, result.notebook, parameters=parameters, kernel_name="python3", progress_bar=False,
                             km=km, extra_arguments=KERNEL_ARGS)
         if (folder / FINAL).exists(): result.status = "done"
@@ -74,6 +89,7 @@ def execute_run(spec: RunSpec,                          # the run
     except pm.PapermillExecutionError as e: result.error = _first_line(f"{e.ename}: {e.evalue}")
     except Exception as e: result.error = _first_line(f"{type(e).__name__}: {e}")
     finally:
+        if result.error: _record_failure(folder, spec, result.error)
         if km is not None:
             with contextlib.suppress(Exception): km.shutdown_kernel(now=True)
     result.seconds = time.time() - start
@@ -140,19 +156,37 @@ def skipped_result(spec: RunSpec, runs_dir: Path) -> RunResult:
     status = "skipped" if run_status(folder) == "finished" else "missing"
     return RunResult(spec, folder, status, notebook=folder / spec.notebook)
 
+_STOP = object()   # tells a worker that no run is left
+
 def _worker(slot: int, jobs: int, gpus, todo: queue.Queue, done: queue.Queue, notebooks, prefetch: bool):
-    "One job: take runs from `todo` until it is empty, starting each next run's kernel while the current one trains."
+    "One job: run what `todo` hands out until it says stop, starting the next ready run's kernel while one trains."
     env = job_env(slot, jobs, gpus)
-    def next_task():
-        try: i, spec, folder = todo.get_nowait()
+    def take(block: bool):
+        try: item = todo.get(block=block)
         except queue.Empty: return None
+        if item is _STOP: return _STOP
+        i, spec, folder = item
         return i, spec, folder, (_in_background(start_kernel, env) if prefetch else None)
-    task = next_task()
-    while task is not None:
+    task = take(True)
+    while task is not _STOP:
         i, spec, folder, kernel = task
-        task = next_task()
+        upcoming = take(False)
         km = kernel.result() if kernel is not None else None
         done.put((i, execute_run(spec, folder, notebooks, env, km=km)))
+        task = upcoming if upcoming is not None else take(True)
+
+def _dependency_state(spec: RunSpec, results: dict, settled: set, index: dict, runs_dir: Path) -> str:
+    "'ready', 'wait', or why the run cannot start (a dependency failed or was not run)."
+    for dep in spec.depends_on:
+        if dep not in index:
+            if run_status(runs_dir / dep) != "finished": return f"not run: dependency {dep} is not finished"
+            continue
+        j = index[dep]
+        if j not in settled: return "wait"
+        r = results[j]
+        if r.status == "failed": return f"not run: dependency {dep} failed"
+        if r.status not in ("done", "skipped"): return f"not run: dependency {dep} was not run"
+    return "ready"
 
 def run_sweep(specs: list[RunSpec],                 # the runs
               runs_dir: str | Path,                 # where run folders go
@@ -162,25 +196,54 @@ def run_sweep(specs: list[RunSpec],                 # the runs
               gpus: int | None = None,              # GPUs to share out (None: ask torch)
               prefetch: bool = True,                # start each run's kernel while the previous run trains
              ) -> list[RunResult]:
-    "Execute every unfinished run of `specs` (finished ones are skipped); return one result per spec, in order."
+    "Execute every unfinished run of `specs` (finished ones are skipped; a run waits for its `depends_on`)."
     from tqdm.auto import tqdm
     runs_dir, jobs = Path(runs_dir), max(1, int(jobs))
     results = {i: skipped_result(s, runs_dir) for i, s in enumerate(specs)}
+    index = {s.folder_name: i for i, s in enumerate(specs)}
+    settled = {i for i, r in results.items() if r.status == "skipped"}
+    waiting = set(results) - settled
+    n_todo, running = len(waiting), 0
     todo, done = queue.Queue(), queue.Queue()
-    for i, r in results.items():
-        if r.status != "skipped": todo.put((i, r.spec, r.folder))
-    n_todo = todo.qsize()
     bar = tqdm(total=n_todo, unit="run", desc=f"runs ({len(specs) - n_todo} finished before)",
                disable=not progress or not n_todo, dynamic_ncols=True)
+    def release():
+        "Queue the runs whose dependencies finished; settle those that cannot run, with the reason."
+        nonlocal running
+        changed = True
+        while changed:
+            changed = False
+            for i in sorted(waiting):
+                state = _dependency_state(specs[i], results, settled, index, runs_dir)
+                if state == "wait": continue
+                waiting.discard(i)
+                changed = True
+                if state == "ready":
+                    todo.put((i, specs[i], results[i].folder))
+                    running += 1
+                else:
+                    results[i].error = state
+                    settled.add(i)
+                    bar.update()
+        if waiting and not running:   # only a cycle can leave runs waiting with nothing running
+            for i in sorted(waiting): results[i].error = "not run: its dependencies form a cycle"
+            settled.update(waiting)
+            waiting.clear()
     for slot in range(min(jobs, n_todo)):
         threading.Thread(target=_worker, args=(slot, jobs, gpus, todo, done, notebooks, prefetch), daemon=True).start()
     try:
-        for _ in range(n_todo):
+        release()
+        while running:
             i, results[i] = done.get()
+            running -= 1
+            settled.add(i)
+            release()
             failed = status_counts(list(results.values()))["failed"]
             bar.set_postfix(failed=failed, last=results[i].folder.name, refresh=False)
             bar.update()
-    finally: bar.close()
+    finally:
+        for _ in range(jobs): todo.put(_STOP)
+        bar.close()
     return [results[i] for i in range(len(specs))]
 
 # %% ../nbs/09a_executor.ipynb #d669df2a
@@ -200,4 +263,128 @@ def format_summary(results: list[RunResult], seconds: float | None = None) -> st
     if counts["failed"]:
         lines.append("failed runs (the executed notebook holds the traceback):")
         lines += [f"  {r.notebook}: {r.error}" for r in results if r.status == "failed"]
+    if blocked := [r for r in results if r.status == "missing" and r.error]:
+        lines.append("runs not started:")
+        lines += [f"  {r.folder.name}: {r.error}" for r in blocked]
     return "\n".join(lines)
+
+# %% ../nbs/09a_executor.ipynb #70b6553c
+def _data_finders(dataset: str, root: Path):
+    "The folders the loader of `dataset` searches, its finder and how to provide the files (None: nothing to check)."
+    from hyperflux import data as D
+    if dataset in D._MNIST_LIKE:
+        spec = D._MNIST_LIKE[dataset]
+        folders = [root / f for f in spec["folders"]] + [Path(p) for p in spec["system"]]
+        how = (f"put the four IDX files ({', '.join(f + '[.gz]' for f in D.IDX_FILES)}) into "
+               f"{root / spec['folders'][1]}/")
+        return folders, D.find_idx_files, how, spec["tv"]
+    if dataset in D._CIFAR:
+        spec = D._CIFAR[dataset]
+        folders = [root / spec["folder"], root / spec["alias"] / spec["folder"], root / spec["alias"]]
+        archive = [root / spec["archive"], root / spec["alias"] / spec["archive"]]
+        finder = D._find_cifar_files(spec)
+        def find(folder):
+            if any(a.is_file() for a in archive): return archive, ""   # the loader unpacks it
+            return finder(folder)
+        how = f"unpack (or just put) the CIFAR python archive {spec['archive']} into {root}/"
+        return folders, find, how, spec["tv"]
+    if dataset == "imagenet":
+        folders = [root / "imagenet", root / "ILSVRC2012", root / "imagenet-1k", root]
+        how = (f"put ImageNet-1k into {root / 'imagenet'}/ as train/<class>/*.JPEG and val/<class>/*.JPEG (it "
+               f"cannot be downloaded automatically)")
+        return folders, D._find_image_folders, how, None
+    return None
+
+def data_problem(dataset: str,            # the run's data set
+                 root: str | None = None, # its data_root setting (None: $HYPERFLUX_DATA, else ./data)
+                 options: dict | None = None, # its data_options
+                 download: bool = False,  # try torchvision's download when the files are missing (as the loader does)
+                ) -> str | None:
+    "Why data set `dataset` cannot be loaded, from where its loader looks (None: its files are there)."
+    from hyperflux import data as D
+    root = D.data_root(root)
+    found = _data_finders(dataset, root)
+    if found is None: return None
+    folders, finder, how, tv = found
+    hit, looked = D._search(folders, finder)
+    if hit is not None: return None
+    tried = ("torchvision cannot download it" if tv is None
+             else "not downloaded yet: hyperflux paper tries torchvision's download before any run starts")
+    if tv is not None and download and (options or {}).get("download", True):
+        error = D._torchvision_download(tv, root)
+        if not error and D._search(folders, finder)[0] is not None: return None
+        tried = f"torchvision's download failed: {error}"
+    return (f"data set {dataset!r} not found. Looked in: {'; '.join(looked)} ({tried}). To provide it: {how}, or "
+            f"choose the data folder with HYPERFLUX_DATA or data_root (now {root})")
+
+# %% ../nbs/09a_executor.ipynb #a8b1c3a1
+def run_problems(spec: RunSpec,             # the run
+                 runs_dir: str | Path,      # where run folders go
+                 names: set,                # folder names of the runs of this sweep
+                 download: bool = False,    # let data_problem try torchvision's download
+                 checked: dict | None = None, # cache of problems already found (data sets, plugins)
+                ) -> list[tuple[str, str]]:
+    "What stops `spec` from running: (what, message) pairs, what in data, init, plugin, dependency."
+    runs_dir, c = Path(runs_dir), spec.config
+    checked = {} if checked is None else checked
+    problems = []
+    key = ("data", c["dataset"], c.get("data_root"), repr(c.get("data_options")))
+    if key not in checked:
+        checked[key] = data_problem(c["dataset"], c.get("data_root"), c.get("data_options"), download)
+    if checked[key]: problems.append(("data", checked[key]))
+    if why := init_problem(c.get("init"), runs_dir): problems.append(("init", why))
+    for dep in spec.depends_on:
+        finished = run_status(runs_dir / dep) == "finished"
+        if finished and not (runs_dir / dep / MODEL).is_file():
+            problems.append(("init", f"dependency {dep} finished without {MODEL}; delete its {FINAL} to run it again"))
+        elif not finished and dep not in names:
+            problems.append(("dependency", f"dependency {dep} is not a run of this sweep and not finished in "
+                                           f"{runs_dir}"))
+    for ref in spec.plugins:
+        if ("plugin", ref) not in checked:
+            try: load_plugin(ref)
+            except HyperfluxError as e: checked[("plugin", ref)] = str(e)
+            else: checked[("plugin", ref)] = None
+        if checked[("plugin", ref)]: problems.append(("plugin", checked[("plugin", ref)]))
+    return problems
+
+def preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool = False) -> dict[str, list]:
+    "Folder name -> the problems of every unfinished run of `specs` that has some (see `run_problems`)."
+    names, checked, out = {s.folder_name for s in specs}, {}, {}
+    for s in specs:
+        if run_status(Path(runs_dir) / s.folder_name) == "finished": continue
+        if problems := run_problems(s, runs_dir, names, download, checked): out[s.folder_name] = problems
+    return out
+
+def preflight_report(specs: list[RunSpec], runs_dir: str | Path, download: bool = False) -> str | None:
+    "One message listing each problem of the unfinished runs of `specs` once, with the runs it stops (None: none)."
+    found = preflight(specs, runs_dir, download)
+    if not found: return None
+    by_message: dict[str, list[str]] = {}
+    for folder, problems in found.items():
+        for _, message in problems: by_message.setdefault(message, []).append(folder)
+    lines = [f"{len(found)} of {len(specs)} runs cannot start:"]
+    for message, folders in by_message.items():
+        shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+        lines.append(f"- {message} (needed by {len(folders)} run(s): {shown})")
+    return "\n".join(lines)
+
+def check_preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool = True):
+    "Raise one HyperfluxError listing what is missing for the unfinished runs of `specs` (nothing runs)."
+    if report := preflight_report(specs, runs_dir, download):
+        raise HyperfluxError(report.replace(" cannot start:", " cannot start; nothing was run:", 1))
+
+def run_states(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, str]:
+    "Folder name -> the run's state: finished, missing data/init/plugin, waiting, failed, partial or new."
+    runs_dir = Path(runs_dir)
+    problems = preflight(specs, runs_dir)
+    states = {}
+    for s in specs:
+        status = run_status(runs_dir / s.folder_name)
+        unfinished = [d for d in s.depends_on if run_status(runs_dir / d) != "finished"]
+        if status == "finished": states[s.folder_name] = "finished"
+        elif s.folder_name in problems: states[s.folder_name] = "missing " + problems[s.folder_name][0][0]
+        elif unfinished: states[s.folder_name] = f"waiting on {unfinished[0]}"
+        elif failure(runs_dir / s.folder_name): states[s.folder_name] = "failed"
+        else: states[s.folder_name] = status
+    return states

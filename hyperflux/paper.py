@@ -17,7 +17,8 @@ import hyperflux
 from .config import ENGINE_VERSION
 from .core import HyperfluxError, atomic_write, atomic_write_json
 from .runfolder import FINAL, PARAMS, read_json
-from .executor import (RunResult, _duration, format_summary, run_status, run_sweep, skipped_result,
+from .executor import (RunResult, _duration, check_preflight, format_summary, preflight_report,
+                                run_states, run_status, run_sweep, skipped_result,
                                 status_counts)
 from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_sweep_file, experiments_dir,
                              figures_root, load_profile, profile_settings, project_root, read_sweep)
@@ -179,6 +180,7 @@ def run_profile(profile: str, paths: PaperPaths, jobs: int = 1, run: bool = True
         f"before; run folders in {_display_path(paths.runs_dir)}/, {jobs} at once; figures and tables in "
         f"{_display_path(paths.figures_dir)}/")
     if found := foreign_runs(paths.runs_dir, specs): say("paper: " + describe_foreign_runs(found))
+    if run: check_preflight(specs, paths.runs_dir)   # data, init files, dependencies, plugins: before any kernel
     start = time.time()
     if run: results = run_sweep(specs, paths.runs_dir, jobs, paths.notebooks, progress)
     else: results = [skipped_result(s, paths.runs_dir) for s in specs]
@@ -254,10 +256,11 @@ def add_commands(sub):
     p.set_defaults(func=paper_command)
 
 def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
-    "Print one line per run: status, folder, studies, label."
-    say = _printer(out)
+    "One line per run: state (finished, missing data, waiting on X, failed, partial, new), folder, studies, label."
+    say, states = _printer(out), run_states(specs, runs_dir)
     for s in specs:
-        say(f"{run_status(runs_dir / s.folder_name):8s}  {s.folder_name:40s}  {','.join(s.studies):22s}  {s.label()}")
+        say(f"{states[s.folder_name]:12s}  {s.folder_name:40s}  {','.join(s.studies):22s}  {s.label()}")
+    if report := preflight_report(specs, runs_dir): say(report)   # what the missing runs need, and how to provide it
 
 def _command_line() -> str | None:
     "The command line that started this process, as the manifest records it."

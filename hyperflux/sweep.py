@@ -1,6 +1,7 @@
 """The sweep as data: `paper.yaml` in, run specs out. Paths, the keys a sweep file may hold, profile parsing and
-grid expansion; each run's settings become one validated config, and its folder is named by the config's run key.
-Pure: nothing here runs, trains or draws.
+grid expansion; each run's settings become one validated config, and its folder is named by the config's run key;
+a run may start from another run of its profile (`init: {run: {...}}`). Nothing here runs, trains or draws
+(plugins named by the sweep are imported).
 
 Docs: https://hyperflux.github.io/hyperflux/sweep.html.md"""
 
@@ -9,7 +10,7 @@ Docs: https://hyperflux.github.io/hyperflux/sweep.html.md"""
 # %% ../nbs/09_sweep.ipynb #bd1a9205
 from __future__ import annotations
 import dataclasses, difflib, hashlib, itertools, json, os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -18,12 +19,15 @@ import yaml
 import hyperflux
 from .core import HyperfluxError, check_choice
 from .runfolder import RUN_NOTEBOOK
-from .config import TrainConfig, coerce_settings, run_key
+from .config import TrainConfig, coerce_settings, coerce_value, run_key
+from .inits import TORCHVISION_PREFIX, run_init
+from .plugins import load_plugins, plugin_path
 
 # %% auto #0
-__all__ = ['STUDIES', 'DEFAULT_NOTEBOOK', 'ENTRY_KEYS', 'PROFILE_KEYS', 'SWEEP_KEYS', 'project_root', 'default_sweep_file',
-           'default_runs_dir', 'figures_root', 'default_figures_dir', 'experiments_dir', 'canonical_config', 'RunSpec',
-           'read_sweep', 'expand_entry', 'profile_settings', 'published_profiles', 'profile_runs', 'load_profile']
+__all__ = ['STUDIES', 'DEFAULT_NOTEBOOK', 'ENTRY_KEYS', 'PROFILE_KEYS', 'SWEEP_KEYS', 'DEPENDENCY_MATCH', 'project_root',
+           'default_sweep_file', 'default_runs_dir', 'figures_root', 'default_figures_dir', 'experiments_dir',
+           'canonical_config', 'RunSpec', 'read_sweep', 'expand_entry', 'resolve_dependencies', 'profile_settings',
+           'published_profiles', 'sweep_plugins', 'profile_runs', 'load_profile']
 
 # %% ../nbs/09_sweep.ipynb #2488f475
 def project_root() -> Path:
@@ -60,8 +64,9 @@ STUDIES = {  # study -> what its runs are for; the report draws each study's fig
 }
 DEFAULT_NOTEBOOK = RUN_NOTEBOOK   # the experiment notebook of an entry that names none
 ENTRY_KEYS = ("study", "notebook", "grid")
-PROFILE_KEYS = ("description", "published", "defaults", "runs")
-SWEEP_KEYS = ("defaults", "profiles")
+PROFILE_KEYS = ("description", "published", "defaults", "plugins", "runs")
+SWEEP_KEYS = ("defaults", "plugins", "profiles")
+DEPENDENCY_MATCH = ("arch", "dataset", "seed")   # init: {run: ...} matches these of the run unless it sets them
 
 # %% ../nbs/09_sweep.ipynb #11c4ae22
 def _unknown_key_error(key: str, known, where: str, what: str) -> HyperfluxError:
@@ -81,9 +86,11 @@ def canonical_config(settings: dict,         # TrainConfig fields of one run (ar
 @dataclass
 class RunSpec:
     "One run of the sweep."
-    notebook: str        # experiment notebook under nbs/experiments
-    config: dict         # every TrainConfig field (canonical_config)
-    studies: tuple = ()  # the studies of the profile that use this run
+    notebook: str            # experiment notebook under nbs/experiments
+    config: dict             # every TrainConfig field (canonical_config)
+    studies: tuple = ()      # the studies of the profile that use this run
+    depends_on: tuple = ()   # run folder names whose model this run starts from (they must finish first)
+    plugins: tuple = field(default=(), compare=False)  # plugins imported in the run's kernel (hyperflux.plugins)
 
     @cached_property
     def results_key(self) -> str:
@@ -163,24 +170,102 @@ def _entry_grid(entry: dict, where: str) -> dict:
             raise HyperfluxError(f"{where}: grid: {k} must be a non-empty list of values, got {values!r}")
     return grid
 
-def expand_entry(entry: dict,           # one run entry of a profile
-                 defaults: dict,        # settings that apply unless the entry sets them
-                 where: str = "entry",  # where the entry is, for errors
-                ) -> list[RunSpec]:
-    "The runs of one sweep entry: its `grid:` lists expanded as a product over its fixed settings."
+def _init_setting(value, where: str) -> tuple[str | None, dict | None]:
+    "An entry's `init`: (the init string, None), or (None, the settings selecting the run it starts from)."
+    if value is None or isinstance(value, str): return value, None
+    if isinstance(value, dict) and len(value) == 1:
+        (kind, what), = value.items()
+        if kind == "torchvision" and isinstance(what, str): return TORCHVISION_PREFIX + what, None
+        if kind == "run" and isinstance(what, str): return None, {"method": what}
+        if kind == "run" and isinstance(what, dict) and what:
+            known = {f.name for f in dataclasses.fields(TrainConfig)} - {"init"}
+            for k in what:
+                if k not in known: raise _unknown_key_error(k, known, f"{where}: init: {{run: ...}}", "setting")
+            return None, {k: json.loads(json.dumps(coerce_value(k, v, f"{where}: init: {{run: ...}}")))
+                          for k, v in what.items()}
+    raise HyperfluxError(f"{where}: init must be a file path, {{run: {{settings of a run of this profile}}}} (or "
+                         f"{{run: METHOD}}) or {{torchvision: WEIGHTS}}, got {value!r}")
+
+def _expand(entry: dict, defaults: dict, where: str) -> list[tuple[RunSpec, dict | None, str]]:
+    "The runs of one entry, each with the settings selecting the run it starts from (None: none) and its place."
     entry = dict(_mapping(entry, where, "a run entry"))
     studies = _entry_studies(entry, where)
     notebook = entry.pop("notebook", DEFAULT_NOTEBOOK)
     if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
         raise HyperfluxError(f"{where}: notebook must name a .ipynb file under nbs/experiments, got {notebook!r}")
     grid = _entry_grid(entry, where)
-    specs = []
+    out = []
     for combo in itertools.product(*grid.values()):
         chosen = dict(zip(grid, combo))
         label = " ".join(f"{k}={v}" for k, v in chosen.items())
-        config = canonical_config({**defaults, **entry, **chosen}, f"{where} ({label})" if label else where)
-        specs.append(RunSpec(notebook, config, studies))
-    return specs
+        here = f"{where} ({label})" if label else where
+        settings = {**defaults, **entry, **chosen}
+        settings["init"], selector = _init_setting(settings.get("init"), here)
+        out.append((RunSpec(notebook, canonical_config(settings, here), studies), selector, here))
+    return out
+
+def expand_entry(entry: dict,           # one run entry of a profile
+                 defaults: dict,        # settings that apply unless the entry sets them
+                 where: str = "entry",  # where the entry is, for errors
+                ) -> list[RunSpec]:
+    "The runs of one sweep entry: its `grid:` lists expanded as a product over its fixed settings."
+    expanded = _expand(entry, defaults, where)
+    if any(selector for _, selector, _ in expanded):
+        raise HyperfluxError(f"{where}: init: {{run: ...}} needs the whole profile; expand it with profile_runs")
+    return [spec for spec, _, _ in expanded]
+
+# %% ../nbs/09_sweep.ipynb #cf22e8e5
+@dataclass
+class _Expanded:
+    "One expanded run of a profile while its dependency is resolved."
+    spec: RunSpec
+    selector: dict | None   # settings of the run it starts from (None: it depends on none)
+    where: str              # its entry, for errors
+
+def _criteria(item: _Expanded) -> dict:
+    "What a run's dependency must match: the run's arch, dataset and seed, overridden by its selector."
+    return {**{k: item.spec.config[k] for k in DEPENDENCY_MATCH}, **item.selector}
+
+def _matches(config: dict, criteria: dict) -> bool:
+    "Does a run with `config` have every setting of `criteria`?"
+    return all(config.get(k) == v for k, v in criteria.items())
+
+def _describe(criteria: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in criteria.items())
+
+def _dependency(item: _Expanded, items: list[_Expanded], profile: str) -> _Expanded | None:
+    "The run `item` starts from (None while that run's own dependency is unresolved); errors for 0 or 2+ matches."
+    crit = _criteria(item)
+    if _matches(item.spec.config, crit):
+        raise HyperfluxError(f"{item.where}: init: {{run: ...}} selects the run itself ({_describe(crit)}): a "
+                             f"dependency cycle; add settings that select another run")
+    hits = [other for other in items if other is not item and _matches(other.spec.config, crit)]
+    if not hits:
+        raise HyperfluxError(f"{item.where}: init: {{run: ...}} matches no run of profile {profile} (looked for "
+                             f"{_describe(crit)}); add that run to the profile or change the settings")
+    done = {h.spec.folder_name for h in hits if h.selector is None or h.spec.depends_on}
+    if len(done) > 1:
+        raise HyperfluxError(f"{item.where}: init: {{run: ...}} ({_describe(crit)}) is ambiguous: it matches "
+                             f"{len(done)} runs of profile {profile}: {', '.join(sorted(done))}; add settings that "
+                             f"select one (e.g. sparsity_pct, epochs_prune)")
+    if any(h.selector is not None and not h.spec.depends_on for h in hits): return None
+    return next(h for h in hits)
+
+def resolve_dependencies(items: list[_Expanded], profile: str):
+    "Point the `init` of every run with `init: {run: ...}` at the model of the one run it selects (in place)."
+    pending = [it for it in items if it.selector is not None]
+    while pending:
+        progress = False
+        for it in list(pending):
+            dep = _dependency(it, items, profile)
+            if dep is None: continue
+            it.spec = RunSpec(it.spec.notebook, {**it.spec.config, "init": run_init(dep.spec.folder_name)},
+                              it.spec.studies, (dep.spec.folder_name,), it.spec.plugins)
+            pending.remove(it)
+            progress = True
+        if not progress:
+            raise HyperfluxError("init: {run: ...} dependencies form a cycle among: "
+                                 + "; ".join(f"{it.where} ({it.spec.label()})" for it in pending))
 
 # %% ../nbs/09_sweep.ipynb #3b9ca9bb
 def profile_settings(sweep: dict,                # from read_sweep
@@ -205,21 +290,42 @@ def published_profiles(sweep: dict) -> list[str]:
     "The profiles marked `published: true`, in file order: the README and the results page show their figures."
     return [name for name, p in sweep["profiles"].items() if isinstance(p, dict) and p.get("published") is True]
 
+def sweep_plugins(sweep: dict,                     # from read_sweep
+                  profile: str,                    # a profile name
+                  base: str | Path | None = None,  # folder of relative plugin paths (default: the repository)
+                  source: str = "paper.yaml",      # the file name, for errors
+                 ) -> tuple[str, ...]:
+    "The plugins of `profile`: the sweep file's, then the profile's; file paths made absolute against `base`."
+    refs = []
+    for where, value in ((source, sweep.get("plugins")), (f"{source}, profile {profile}",
+                                                          sweep["profiles"][profile].get("plugins"))):
+        if value is None: continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise HyperfluxError(f"{where}: plugins must be a list of module names, .py files or notebooks")
+        refs += value
+    return tuple(dict.fromkeys(plugin_path(r, base or project_root()) for r in refs))
+
 def profile_runs(sweep: dict,                # from read_sweep
                  profile: str,               # a profile name
                  source: str = "paper.yaml", # the file name, for errors
+                 base: str | Path | None = None, # folder of relative plugin paths (default: the repository)
                 ) -> list[RunSpec]:
     "Every run of `profile`, in sweep order; a run asked for by several entries appears once, with all their studies."
     p = profile_settings(sweep, profile, source)
+    plugins = sweep_plugins(sweep, profile, base, source)
+    load_plugins(plugins)
     defaults = {**_mapping(sweep.get("defaults"), source, "defaults"),
                 **_mapping(p.get("defaults"), f"{source}, profile {profile}", "defaults")}
+    items = [_Expanded(dataclasses.replace(spec, plugins=plugins), selector, where)
+             for i, entry in enumerate(p["runs"], 1)
+             for spec, selector, where in _expand(entry, defaults, f"{source}, profile {profile}, run {i}")]
+    resolve_dependencies(items, profile)
     specs: dict[str, RunSpec] = {}
-    for i, entry in enumerate(p["runs"], 1):
-        for spec in expand_entry(entry, defaults, f"{source}, profile {profile}, run {i}"):
-            if spec.key in specs:
-                old = specs[spec.key]
-                old.studies = tuple(dict.fromkeys(old.studies + spec.studies))
-            else: specs[spec.key] = spec
+    for spec in (it.spec for it in items):
+        if spec.key in specs:
+            old = specs[spec.key]
+            old.studies = tuple(dict.fromkeys(old.studies + spec.studies))
+        else: specs[spec.key] = spec
     return list(specs.values())
 
 def load_profile(profile: str,                            # a profile name
@@ -227,4 +333,4 @@ def load_profile(profile: str,                            # a profile name
                 ) -> list[RunSpec]:
     "Read the sweep file and expand `profile`."
     path = Path(sweep_file or default_sweep_file())
-    return profile_runs(read_sweep(path), profile, path.name)
+    return profile_runs(read_sweep(path), profile, path.name, path.resolve().parent)

@@ -178,16 +178,111 @@ def test_failing_run_is_reported_and_others_finish(venv_bin, tmp_path):
         "      - {study: accuracy, seed: 0}\n"
         "      - {study: accuracy, seed: 1, init: /nonexistent/dense.pt}\n"
         "      - {study: accuracy, seed: 2}\n")
+    # a missing init file stops the sweep before any kernel starts (the preflight check), saying what is missing
+    res = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep, "--jobs", "2", "--no-report")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "1 of 3 runs cannot start; nothing was run:" in res.stderr, res.stderr
+    assert "init /nonexistent/dense.pt: no such file (looked for /nonexistent/dense.pt)" in res.stderr, res.stderr
+    assert not (tmp_path / "runs").exists()
+    # a run that fails while it runs (an init file that is no state dict) is reported; the others finish
+    corrupt = tmp_path / "dense.pt"
+    corrupt.write_text("not a state dict")
+    sweep.write_text(sweep.read_text().replace("/nonexistent/dense.pt", str(corrupt)))
     res = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep, "--jobs", "2", "--no-report")
     assert res.returncode == 1, res.stdout + res.stderr
     assert "3 runs: 2 done, 0 skipped (finished before), 1 failed" in res.stdout, res.stdout
     failed = [line for line in res.stdout.splitlines() if line.startswith("  ") and "train_run.ipynb" in line]
-    assert len(failed) == 1 and "--init /nonexistent/dense.pt: no such file" in failed[0], res.stdout
+    assert len(failed) == 1 and f"--init {corrupt}: cannot read" in failed[0], res.stdout
     notebook = Path(failed[0].split(": ", 1)[0].strip())
-    assert notebook.exists() and "no such file" in notebook.read_text()
+    assert notebook.exists() and "cannot read" in notebook.read_text()
     assert len(_finished(tmp_path / "runs")) == 2
+    listed = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep, "--list")
+    assert [line.split("  ")[0] for line in listed.stdout.splitlines()] == ["finished", "failed", "finished"], listed.stdout
     # a broken sweep entry stops everything before any run, naming the entry
     sweep.write_text(sweep.read_text().replace("seed: 2}", "seed: 2, sparsity: 95}"))
     bad = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
     assert "sweep.yaml, profile t, run 3: unknown key 'sparsity'; did you mean 'sparsity_pct'?" in bad.stderr
+
+
+def test_full_profile_starts_from_its_own_dense_runs():
+    "make paper PROFILE=full needs no hand-copied checkpoint: its pruning runs depend on its dense runs."
+    specs = load_profile("full", SWEEP)
+    names = {s.folder_name: s for s in specs}
+    assert not [s for s in specs if (s.config["init"] or "").startswith("data/")]
+    deps = [s for s in specs if s.depends_on]
+    assert len(deps) > 40
+    for s in deps:
+        (dep,) = s.depends_on
+        dense = names[dep].config
+        assert s.config["init"] == f"run:{dep}/model.pt"
+        assert (dense["method"], dense["arch"], dense["dataset"], dense["seed"]) == \
+            ("dense", s.config["arch"], s.config["dataset"], s.config["seed"])
+    imagenet = [s for s in specs if s.config["dataset"] == "imagenet" and s.config["arch"] == "resnet50"]
+    assert imagenet and all(s.config["init"] == "torchvision:ResNet50_Weights.IMAGENET1K_V1" for s in imagenet)
+
+
+def test_torchvision_weights_come_from_torch_hub_cache(tmp_path, monkeypatch):
+    "A run with init {torchvision: ...} loads the file torchvision keeps in torch.hub's cache; nothing is downloaded."
+    import torch
+    from hyperflux.config import coerce_settings
+    from hyperflux.engine import Run
+    from hyperflux.executor import check_preflight
+    from hyperflux.models import get_model
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("profiles:\n  tv:\n    runs:\n      - {study: accuracy, epochs_prune: 1, epochs_regrow: 0,\n"
+                     "         init: {torchvision: ResNet50_Weights.IMAGENET1K_V1}}\n")
+    specs = load_profile("tv", sweep)
+    with pytest.raises(Exception, match=r"not in torch.hub's cache .*resnet50-0676ba61.pth.*load_state_dict_from_url"):
+        check_preflight(specs, tmp_path / "runs", download=False)
+    weights = get_model("lenet300", "digits").state_dict()   # a small stand-in under the expected file name
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(weights, cache / "resnet50-0676ba61.pth")
+    check_preflight(specs, tmp_path / "runs", download=False)
+    run = Run(coerce_settings({**specs[0].config, "device": "cpu"}), tmp_path / "runs" / specs[0].folder_name)
+    here = run.model.state_dict()
+    for name, w in weights.items():   # a masked layer keeps its loaded weight as the parametrization's original
+        latent = here.get(name, here.get(name.removesuffix(".weight") + ".parametrizations.weight.original"))
+        assert latent is not None and torch.equal(latent.cpu(), w), name
+
+
+def test_forked_tutorial_metric_joins_a_sweep(venv_bin, tmp_path):
+    "A fork of the saliency tutorial, named as a plugin, runs in a two-run sweep after the dense run it starts from."
+    fork = tmp_path / "my_metric.ipynb"
+    text = (ROOT / "nbs" / "tutorials" / "add_a_saliency.ipynb").read_text()
+    for old, new in (('saliency_name = \\"fisher\\"', 'saliency_name = \\"fisher_fork\\"'),
+                     ('label = \\"Fisher\\"', 'label = \\"Fisher (fork)\\"'),
+                     ('color = \\"#bcbd22\\"', 'color = \\"#123456\\"')):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    fork.write_text(text)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("plugins: [my_metric.ipynb]\n"
+                     "defaults: {arch: lenet300, dataset: digits, epochs_prune: 2, epochs_regrow: 0}\n"
+                     "profiles:\n"
+                     "  fork:\n"
+                     "    runs:\n"
+                     "      - {study: [accuracy, law], method: fisher_fork, sparsity_pct: 90, law: true, init: {run: dense}}\n"
+                     "      - {study: accuracy, method: dense}\n")
+    specs = load_profile("fork", sweep)
+    from hyperflux.report import color_of, method_label
+    assert (method_label("fisher_fork"), color_of("fisher_fork")) == ("Fisher (fork)", "#123456")
+    fisher, dense = specs
+    assert fisher.depends_on == (dense.folder_name,)
+    listed = _paper(venv_bin, tmp_path, "--profile", "fork", "--sweep", sweep, "--list")
+    assert listed.stdout.splitlines()[0].startswith(f"waiting on {dense.folder_name}"), listed.stdout
+    res = _paper(venv_bin, tmp_path, "--profile", "fork", "--sweep", sweep, "--jobs", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "2 runs: 2 done" in res.stdout, res.stdout
+    runs = tmp_path / "runs"
+    assert _finished(runs)[fisher.folder_name] > _finished(runs)[dense.folder_name]
+    params = json.loads((runs / fisher.folder_name / "params.json").read_text())
+    assert params["config"]["init"] == f"run:{dense.folder_name}/model.pt"
+    assert params["run_key"] == fisher.results_key   # the engine hashes what the sweep hashed
+    assert (runs / fisher.folder_name / "law.csv").exists()
+    tables = "".join(p.read_text() for p in (tmp_path / "figures" / "tables").glob("*.csv"))
+    assert "Fisher (fork)" in tables, tables
+    again = _paper(venv_bin, tmp_path, "--profile", "fork", "--sweep", sweep, "--no-report")
+    assert "2 runs: 0 done, 2 skipped" in again.stdout, again.stdout
