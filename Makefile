@@ -8,13 +8,14 @@ JOBS ?= 1
 FLAGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-slow check export clean-nbs readme lab paper docs bench
+.PHONY: help install test test-slow check lint export clean-nbs readme lab paper docs bench
 
 help:
 	@echo "make install    create $(VENV) and install hyperflux (editable) with its dev extra"
 	@echo "make test       run every notebook in nbs/ and every test in tests/ (pytest)"
 	@echo "make test-slow  the same, including cells and tests flagged slow"
 	@echo "make check      nbdev-clean + nbdev-export must leave the git tree unchanged"
+	@echo "make lint       ruff: pyflakes on hyperflux/, tests/, benchmarks/; 120 columns in nbs/, tests/, benchmarks/"
 	@echo "make readme     write README.md from nbs/index.ipynb"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
 	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS))"
@@ -51,6 +52,11 @@ clean-nbs: install
 readme: install
 	@echo ">>> make readme: README.md from nbs/index.ipynb"
 	$(BIN)/python -c "from hyperflux.dev.readme import write_readme; write_readme()"
+
+lint: install
+	@echo ">>> make lint: ruff (pyflakes rules on the package, tests and benchmarks; 120 columns where code is written)"
+	$(BIN)/ruff check --select F hyperflux tests benchmarks
+	$(BIN)/ruff check --select E501 nbs tests benchmarks
 
 check: clean-nbs export readme
 	@echo ">>> make check: notebooks, package and README must be unchanged in git"
