@@ -57,7 +57,8 @@ def default_wait() -> float:
     "Seconds to wait for a busy run folder: $HYPERFLUX_LOCK_WAIT, else 0."
     text = os.environ.get(WAIT_ENV, "").strip()
     try: return float(text) if text else 0.0
-    except ValueError: raise HyperfluxError(f"{WAIT_ENV}={text!r} is not a number of seconds (-1: wait for ever)") from None
+    except ValueError:
+        raise HyperfluxError(f"{WAIT_ENV}={text!r} is not a number of seconds (-1: wait for ever)") from None
 
 @contextlib.contextmanager
 def run_lock(folder: str | Path,      # the run folder (created if missing)

@@ -59,8 +59,8 @@ STUDIES = {  # study -> what its runs are for; the report draws each study's fig
     "bottleneck": "pressure on the last layer only, rising stepwise (PAPER C.5)",
 }
 DEFAULT_NOTEBOOK = RUN_NOTEBOOK   # the experiment notebook of an entry that names none
-ENTRY_KEYS = ("study", "notebook", "grid")
-PROFILE_KEYS = ("description", "published", "defaults", "runs")
+ENTRY_KEYS = ("study", "notebook", "grid", "resources")   # resources: hyperflux.cluster reads them
+PROFILE_KEYS = ("description", "published", "defaults", "runs", "resources")
 SWEEP_KEYS = ("defaults", "profiles")
 
 # %% ../nbs/09_sweep.ipynb #11c4ae22
@@ -171,6 +171,7 @@ def expand_entry(entry: dict,           # one run entry of a profile
     entry = dict(_mapping(entry, where, "a run entry"))
     studies = _entry_studies(entry, where)
     notebook = entry.pop("notebook", DEFAULT_NOTEBOOK)
+    entry.pop("resources", None)   # what a run needs on a cluster: hyperflux.cluster.run_resources reads it
     if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
         raise HyperfluxError(f"{where}: notebook must name a .ipynb file under nbs/experiments, got {notebook!r}")
     grid = _entry_grid(entry, where)
