@@ -3,6 +3,7 @@
 Modules:
 
 - `hyperflux.baselines`: The methods Hyperflux is compared with, as training methods of the shared engine: iterative pruning during training (magnitude, Taylor), IMP with weight rewinding, gradual magnitude pruning, and pruning at initialisation (SNIP, GraSP, SynFlow, random) followed by training.
+- `hyperflux.cluster`: Running the sweep on a Slurm cluster through submitit: resources per run from the sweep file, runs submitted as job arrays in waves that respect `depends_on`, DDP jobs for multi-GPU runs, requeue-and-resume on time-out, the state of every run read from its folder, and what a profile costs in GPU-hours.
 - `hyperflux.config`: The settings of one training run as one typed schema: `TrainConfig` with per-field metadata (flag, help, whether it changes results), the one coercion every entry point uses, the recipes as data, and the run key.
 - `hyperflux.data`: Data sets (digits, MNIST, Fashion-MNIST, CIFAR-10/100, ImageNet folders, synthetic) and their loaders: device-resident tensors with on-device batch augmentation, and a seeded per-epoch order that a resumed run replays.
 - `hyperflux.engine`: The training engine: one loop for every method (Hyperflux and the baselines) with the two-stage schedule, separate optimisers for weights and masks, AMP, a checkpoint after every epoch with exact resume, DDP, and run folders with tidy metrics.
