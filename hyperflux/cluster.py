@@ -42,6 +42,7 @@ SLURM_OPTIONS = {   # `hyperflux paper` flag -> (resource it overrides, or None 
     "slurm_nodes": ("nodes", "nodes of every run (more than 1: DDP across nodes)"),
     "slurm_account": (None, "Slurm account to charge"),
     "slurm_qos": (None, "Slurm quality of service"),
+    "slurm_logs": (None, "submitit's job scripts and logs, on a file system the nodes share (default runs/.submitit)"),
 }
 
 def check_executor(name: str,               # the executor asked for
@@ -52,8 +53,8 @@ def check_executor(name: str,               # the executor asked for
     given = sorted(k for k, v in (options or {}).items() if v is not None)
     if name != "slurm" and given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise HyperfluxError(f"{flags} only apply to --executor slurm (this is --executor {name}); drop them or add "
-                             f"--executor slurm")
+        raise HyperfluxError(f"{flags}: Slurm options, only for --executor slurm (this is --executor {name}); drop "
+                             f"them or add --executor slurm")
     if name == "slurm": require_submitit()
     return name
 
