@@ -68,24 +68,30 @@ def run_lock(folder: str | Path,      # the run folder (created if missing)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     wait = default_wait() if wait is None else float(wait)
-    lock = FileLock(folder / LOCK, thread_local=False)
-    try: lock.acquire(timeout=wait if wait >= 0 else -1, poll_interval=0.2)
+    lock = FileLock(folder / LOCK, thread_local=False, fallback_to_soft=False)
+    try: lock.acquire(timeout=max(wait, 0.5) if wait >= 0 else -1, poll_interval=0.1)   # 0.5 s: a --status probe
     except Timeout: raise RunFolderBusy(folder, lock_owner(folder), max(wait, 0)) from None
+    except OSError as e:
+        raise HyperfluxError(f"cannot lock the run folder {folder} ({e.strerror or e}); run folders need a file system "
+                             f"with flock (on a cluster: NFSv4, or Lustre mounted with flock)") from None
     try:
         owner = owner_record()
         atomic_write_json(folder / OWNER, owner)
         yield owner
     finally:
         with contextlib.suppress(OSError): (folder / OWNER).unlink()
+        with contextlib.suppress(OSError): (folder / LOCK).unlink()   # while held: a waiter then retries a new file
         lock.release()
 
 def is_locked(folder: str | Path) -> bool:
     "Does a process (this one included) hold the lock of `folder` now?"
-    path = Path(folder) / LOCK
-    if not path.exists(): return False
-    lock = FileLock(path, thread_local=False)
-    try: lock.acquire(timeout=0)
-    except Timeout: return True
+    import fcntl
+    try: fd = os.open(Path(folder) / LOCK, os.O_RDONLY)   # never creates the file
     except OSError: return False
-    lock.release()
-    return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)    # the lock filelock takes on Unix
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError: return True
+    except OSError: return False
+    finally: os.close(fd)
