@@ -221,3 +221,35 @@ def test_bad_executor_input_is_a_clear_error(tmp_path):
     env = dict(os.environ, PYTHONPATH=f"{hide}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     bad = paper("--executor", "slurm", env=env)
     assert bad.returncode == 2 and "needs the submitit package" in bad.stderr, bad.stderr
+
+
+# ---- DDP through the same executor; the local executor and runs owned elsewhere -----------------------------
+
+def test_ddp_run_is_one_submitit_job_with_a_task_per_gpu(tmp_path):
+    """Two tasks of one local submitit job train one run with DDP (gloo on CPU), as a 2-GPU Slurm run would."""
+    spec = _sweep_specs()[1]
+    executor = submitit.LocalExecutor(folder=str(tmp_path / "logs"))
+    executor.update_parameters(timeout_min=20, tasks_per_node=2)
+    job = executor.submit(TrainJob(spec, tmp_path / spec.folder_name))
+    finals = job.results()
+    assert len(finals) == 2 and all(f["world_size"] == 2 and f["masks_agree_across_ranks"] for f in finals)
+    assert finals[0]["test_acc_pct"] == finals[1]["test_acc_pct"]
+    assert folder_state(tmp_path / spec.folder_name) == ("done", "")
+
+
+def test_local_executor_leaves_runs_owned_elsewhere_alone(tmp_path):
+    import io
+    from hyperflux.paper import PaperPaths, run_profile
+    from hyperflux.runlock import run_lock
+    sweep_file = tmp_path / "paper.yaml"
+    sweep_file.write_text(SWEEP)
+    paths = PaperPaths.of("c", sweep_file, tmp_path / "runs", tmp_path / "figures")
+    specs = load_profile("c", sweep_file)
+    for s in specs[1:]: (paths.runs_dir / s.folder_name).mkdir(parents=True)
+    for s in specs[1:]: (paths.runs_dir / s.folder_name / "final.json").write_text("{}")   # finished before
+    out = io.StringIO()
+    with run_lock(paths.runs_dir / specs[0].folder_name) as owner:
+        results, _ = run_profile("c", paths, out=out, progress=False)
+    assert [r.status for r in results] == ["missing", "skipped", "skipped"], out.getvalue()
+    assert "running elsewhere" in results[0].error and f"pid {owner['pid']}" in results[0].error
+    assert "1 run(s) left alone, another process trains them" in out.getvalue()
