@@ -22,7 +22,7 @@ except ImportError:   # submitit is only needed to submit; without it the class 
     class Checkpointable: pass
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'RESOURCE_TYPES', 'DEFAULT_RESOURCES', 'JOB', 'STATES', 'IMAGENET_SCALE',
+__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'RESOURCE_TYPES', 'DEFAULT_RESOURCES', 'JOB', 'STATES', 'MAX_REQUEUES', 'IMAGENET_SCALE',
            'CIFAR_SECONDS', 'EPOCH_SECONDS', 'check_executor', 'require_submitit', 'check_resources', 'run_resources',
            'override_resources', 'is_distributed', 'slurm_parameters', 'record_job', 'folder_state', 'sweep_status',
            'format_status', 'run_dependencies', 'run_waves', 'TrainJob', 'ArraySubmission', 'queued_jobs',
@@ -253,7 +253,9 @@ class TrainJob(Checkpointable):
         record_job(self.folder, state="requeued")
         return super().checkpoint(*args, **kwargs)
 
-# %% ../nbs/09c_cluster.ipynb #6b150bab
+# %% ../nbs/09c_cluster.ipynb #fa56aba0
+MAX_REQUEUES = 50   # time-outs a run may resume from before submitit gives up on it (a long run under a short limit)
+
 @dataclasses.dataclass
 class ArraySubmission:
     "One job array: runs of one wave that need the same resources."
@@ -315,7 +317,7 @@ def submit_plan(arrays: list[ArraySubmission],   # from plan_submissions
     import submitit
     runs_dir, job_of = Path(runs_dir), dict(known_jobs or {})
     for arr in arrays:
-        executor = submitit.SlurmExecutor(folder=str(logs_dir))
+        executor = submitit.SlurmExecutor(folder=str(logs_dir), max_num_timeout=MAX_REQUEUES)
         params = dict(arr.parameters)
         if after := sorted({job_of[d] for d in arr.after if d in job_of}):
             params["dependency"] = "afterok:" + ":".join(after)
