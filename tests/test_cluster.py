@@ -44,7 +44,7 @@ def _sweep_specs() -> list[RunSpec]:
     """Two runs of the smoke profile, the first made long enough to be killed mid-run."""
     smoke = load_profile("smoke")
     first = smoke[0]
-    long = RunSpec(first.notebook, canonical_config({**first.config, "epochs_prune": 40, "epochs_regrow": 5}),
+    long = RunSpec(first.notebook, canonical_config({**first.config, "epochs_prune": 20, "epochs_regrow": 4}),
                    first.studies)
     return [long, smoke[2]]
 
