@@ -232,9 +232,8 @@ class TrainJob(Checkpointable):
             atomic_write_json(folder / SWEEP, {**self.spec.identity(), "key": self.spec.key,
                                                "studies": list(self.spec.studies)})
         try: return self._train(tasks)
-        except BaseException as e:
-            if rank == 0 and not isinstance(e, KeyboardInterrupt):
-                record_job(folder, state="failed", error=" ".join(f"{type(e).__name__}: {e}".split())[:300])
+        except Exception as e:   # not SystemExit: submitit exits that way to requeue a job after checkpoint()
+            if rank == 0: record_job(folder, state="failed", error=" ".join(f"{type(e).__name__}: {e}".split())[:300])
             raise
 
     def _train(self, tasks: int) -> dict:

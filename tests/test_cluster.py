@@ -31,6 +31,11 @@ def numbers(out: Path) -> tuple[dict, pd.DataFrame]:
     return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
 
 
+def _rows(out: Path) -> int:
+    try: return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
+    except FileNotFoundError: return 0
+
+
 def _wait_for(predicate, timeout: float = 300, what: str = "") -> None:
     start = time.time()
     while not predicate():
@@ -38,7 +43,7 @@ def _wait_for(predicate, timeout: float = 300, what: str = "") -> None:
         time.sleep(0.01)
 
 
-# ---- submitit's local executor: separate processes, one killed and resubmitted -------------------------------
+# ---- submitit's local executor: separate processes, one killed and resubmitted, then timed out and requeued -----
 
 def _sweep_specs() -> list[RunSpec]:
     """Two runs of the smoke profile, the first made long enough to be killed mid-run."""
@@ -71,8 +76,13 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
     assert not (long / "final.json").exists(), "the run finished before it could be killed: make it longer"
     assert (long / OWNER).exists() and not is_locked(long)   # a stale owner record, but no lock
     assert folder_state(long)[0] == "waiting"
+    killed_at = _rows(long)
     (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # resubmit: takes the folder over, resumes
+    _wait_for(lambda: _rows(long) > killed_at and (lock_owner(long) or {}).get("pid") not in (None, owner["pid"])
+              and is_locked(long), what="the resumed run's next checkpoint")
+    os.kill(lock_owner(long)["pid"], signal.SIGUSR2)   # Slurm's time-limit warning: checkpoint(), requeue, resume
     job.result()
+    assert json.loads((long / JOB).read_text())["state"] == "requeued"
     for spec in specs:
         (final_ref, metrics_ref), (final, metrics) = (numbers(tmp_path / "ref" / spec.folder_name),
                                                       numbers(tmp_path / "runs" / spec.folder_name))
