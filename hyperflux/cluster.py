@@ -314,6 +314,10 @@ def submit_plan(arrays: list[ArraySubmission],   # from plan_submissions
                ) -> list[ArraySubmission]:
     "Submit each array through submitit (afterok on the jobs its runs wait for); record each job in its run folder."
     import submitit
+    for command in ("sbatch", "srun"):
+        if arrays and shutil.which(command) is None:
+            raise HyperfluxError(f"--executor slurm needs Slurm's {command}, which is not on PATH here: run it on the "
+                                 f"cluster's login node (or use --executor local)")
     runs_dir, job_of = Path(runs_dir), dict(known_jobs or {})
     for arr in arrays:
         executor = submitit.SlurmExecutor(folder=str(logs_dir), max_num_timeout=MAX_REQUEUES)

@@ -225,6 +225,10 @@ def test_bad_executor_input_is_a_clear_error(tmp_path):
     sweep_file.write_text(SWEEP.replace("partition: big", "partition: 3"))
     bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm")
     assert bad.returncode == 2 and "profile c, run 2: resources: partition must be a name" in bad.stderr, bad.stderr
+    sweep_file.write_text(SWEEP)
+    bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm",
+                env=dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs")))
+    assert bad.returncode == 2 and "needs Slurm's sbatch, which is not on PATH" in bad.stderr, bad.stderr
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "submitit.py").write_text("raise ImportError('hidden for the test')\n")
