@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= cpu
 JOBS ?= 1
+EXECUTOR ?= local
 FLAGS ?=
 PYTEST_ARGS ?=
 
@@ -18,7 +19,7 @@ help:
 	@echo "make lint       ruff: pyflakes on hyperflux/, tests/, benchmarks/; 120 columns in nbs/, tests/, benchmarks/"
 	@echo "make readme     write README.md from nbs/index.ipynb"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
-	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS))"
+	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS), EXECUTOR=local|slurm)"
 	@echo "make docs       render the documentation into _docs/ (Quarto if installed, else offline, notebooks executed; DOCS=offline, DOCS_EXECUTE=0)"
 	@echo "make bench      run the benchmarks into benchmarks/"
 
@@ -74,7 +75,8 @@ lab: install
 
 paper: install
 	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/$(PROFILE)/ (PNG, PDF, tables/, manifest.json); profiles: smoke, cpu, fmnist, mnist, compare-digits, law-digits, full"
-	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) $(FLAGS)
+	@if [ "$(EXECUTOR)" = slurm ]; then echo ">>> make paper: EXECUTOR=slurm: the unfinished runs go to Slurm as job arrays (submitit; resources: from paper.yaml, --slurm-* in FLAGS), the report follows them as a job; follow with: $(BIN)/hyperflux paper --profile $(PROFILE) --status"; fi
+	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS) EXECUTOR=$(EXECUTOR)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) --executor $(EXECUTOR) $(FLAGS)
 
 # Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (nbs/91_docs.ipynb); DOCS=offline forces it.
 # The offline renderer executes every notebook (cached in _proc/ by notebook content and package code);

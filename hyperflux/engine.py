@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/engine.html.md"""
 
 # %% ../nbs/07a_engine.ipynb #205fd85b
 from __future__ import annotations
-import itertools, math, os, random, time
+import contextlib, itertools, math, os, random, time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from .masks import (attach_masks, kept_count, latent_weight, layer_density, mask
 from .methods import Method, MethodContext, method_info
 from .models import get_model, load_pretrained
 from .pressure import FlipCounter
+from .runlock import run_lock
 
 # %% auto #0
 __all__ = ['dist_info', 'load_dense_checkpoint', 'Run', 'evaluate', 'train_step', 'check_run_folder', 'train']
@@ -298,12 +299,22 @@ def check_run_folder(out: Path, cfg: TrainConfig):
     if previous.get("run_key") != run_key(cfg):
         raise HyperfluxError(f"{out} holds a different run (its params.json differs); choose another --out")
 
-def train(cfg: TrainConfig, out: str | Path) -> dict:
+def train(cfg: TrainConfig,               # the run's settings
+          out: str | Path,                # its run folder
+          wait: float | None = None,      # seconds to wait if busy (-1: for ever; None: $HYPERFLUX_LOCK_WAIT or 0)
+         ) -> dict:
     "Run (or resume, or skip when finished) the training run `cfg` in folder `out`; return final.json."
     cfg.validate()
     out = Path(out)
     check_run_folder(out, cfg)
     if (final := rf.read_final(out)) is not None: return final
+    # one process owns the folder while it trains (hyperflux.runlock); under DDP rank 0 owns it for every rank
+    with run_lock(out, wait) if dist_info()[0] == 0 else contextlib.nullcontext():
+        if (final := rf.read_final(out)) is not None: return final   # finished by its owner while we waited
+        return _train_owned(cfg, out)
+
+def _train_owned(cfg: TrainConfig, out: Path) -> dict:
+    "The training of `train`, in a folder this process owns."
     run = Run(cfg, out)
     if run.rank == 0:
         for stray in out.glob(".*.tmp"): stray.unlink()   # half-written files of a killed run (see atomic_path)

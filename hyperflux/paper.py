@@ -24,9 +24,10 @@ from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_swee
                              figures_root, load_profile, profile_settings, project_root, read_sweep)
 
 # %% auto #0
-__all__ = ['PaperPaths', 'provenance', 'engine_versions', 'publication_problems', 'foreign_runs', 'describe_foreign_runs',
-           'package_fingerprint', 'report_fingerprint', 'report_is_current', 'build_manifest', 'refresh_results_page',
-           'run_profile', 'report_profile', 'paper', 'add_commands', 'list_runs', 'paper_command']
+__all__ = ['REPORT_RESOURCES', 'PaperPaths', 'provenance', 'engine_versions', 'publication_problems', 'foreign_runs',
+           'describe_foreign_runs', 'package_fingerprint', 'report_fingerprint', 'report_is_current', 'build_manifest',
+           'refresh_results_page', 'run_profile', 'report_profile', 'paper', 'ReportJob', 'submit_report',
+           'submit_profile', 'add_commands', 'list_runs', 'paper_command']
 
 # %% ../nbs/09b_paper.ipynb #739e5c6e
 @dataclass
@@ -182,11 +183,38 @@ def run_profile(profile: str, paths: PaperPaths, jobs: int = 1, run: bool = True
     if found := foreign_runs(paths.runs_dir, specs): say("paper: " + describe_foreign_runs(found))
     if run: check_preflight(specs, paths.runs_dir)   # data, init files, dependencies, plugins: before any kernel
     start = time.time()
-    if run: results = run_sweep(specs, paths.runs_dir, jobs, paths.notebooks, progress)
+    if run: results = _run_local(specs, paths, jobs, progress, say)
     else: results = [skipped_result(s, paths.runs_dir) for s in specs]
     seconds = time.time() - start
     say("paper: " + format_summary(results, seconds))
     return results, seconds
+
+def _elsewhere(result: RunResult) -> str | None:
+    "Why a run was left to another process: its folder's lock is (or was, at start) held by it; else None."
+    from hyperflux.runlock import describe_owner, is_locked, lock_owner
+    if is_locked(result.folder): return "running elsewhere: " + describe_owner(lock_owner(result.folder))
+    if result.status == "failed" and "RunFolderBusy" in result.error: return "running elsewhere: " + result.error
+    return None
+
+def _run_local(specs: list[RunSpec], paths: PaperPaths, jobs: int, progress: bool, say) -> list[RunResult]:
+    "run_sweep on the runs no other process owns; those are left alone (status missing), failures recorded."
+    from hyperflux.cluster import record_job
+    before = [skipped_result(s, paths.runs_dir) for s in specs]
+    busy = {r.spec.key: why for r in before if r.status != "skipped" and (why := _elsewhere(r))}
+    todo = [s for s in specs if s.key not in busy]
+    done = {r.spec.key: r for r in run_sweep(todo, paths.runs_dir, jobs, paths.notebooks, progress)}
+    results = []
+    for r in before:
+        r = done.get(r.spec.key, r)
+        if r.status == "failed" and (why := _elsewhere(r)): busy[r.spec.key] = why
+        if r.spec.key in busy: r.status, r.error = "missing", busy[r.spec.key]
+        elif r.status == "failed": record_job(r.folder, executor="local", job_id=f"pid {os.getpid()}", state="failed",
+                                              error=r.error)
+        results.append(r)
+    if busy:
+        say(f"paper: {len(busy)} run(s) left alone, another process trains them: " +
+            "; ".join(f"{r.folder.name} ({busy[r.spec.key]})" for r in results if r.spec.key in busy))
+    return results
 
 # %% ../nbs/09b_paper.ipynb #73a777fe
 def report_profile(profile: str, paths: PaperPaths, results: list[RunResult], manifest: dict, out=None) -> int:
@@ -216,9 +244,14 @@ def paper(profile: str = "cpu",         # profile of the sweep file
           progress: bool = True,        # progress bar
           command: str | None = None,   # the command line, for the manifest
           out=None,                     # where to print (default stdout)
+          executor: str = "local",      # local (this machine) or slurm (submitit job arrays)
+          slurm: dict | None = None,    # the --slurm-* options (cluster.SLURM_OPTIONS); None: not given
          ) -> int:
     "Run a profile of the sweep and build its figures and tables; return the exit status (1 if anything failed)."
+    from hyperflux.cluster import check_executor
     say, paths, start = _printer(out), paths or PaperPaths.of(profile), time.time()
+    if check_executor(executor, slurm) == "slurm" and run:
+        return submit_profile(profile, paths, slurm, report, out, command)
     if jobs == 0:
         import torch
         jobs = max(1, torch.cuda.device_count())
@@ -233,9 +266,73 @@ def paper(profile: str = "cpu",         # profile of the sweep file
         f"({_duration(time.time() - start)} in all)")
     return status
 
+# %% ../nbs/09b_paper.ipynb #c1a0b002
+REPORT_RESOURCES = dict(gpus=0, cpus=4, mem_gb=16.0, time_min=120, nodes=1, partition=None)   # the report job
+
+class ReportJob:
+    "The report of a profile as a Slurm job (run once every run's job has ended)."
+    def __init__(self, profile: str, paths: PaperPaths, command: str | None = None):
+        self.profile, self.paths, self.command = profile, paths, command
+
+    def __call__(self) -> int:
+        return paper(self.profile, paths=self.paths, run=False, progress=False, command=self.command)
+
+def submit_report(profile: str, paths: PaperPaths, logs: Path, after: list[str], slurm: dict,
+                  command: str | None = None) -> str:
+    "Submit the report job of `profile`, to start when the jobs `after` have ended; its job id."
+    import submitit
+    from hyperflux.cluster import override_resources, slurm_parameters
+    executor = submitit.SlurmExecutor(folder=str(logs))
+    res = override_resources(REPORT_RESOURCES, {"slurm_partition": slurm.get("slurm_partition")})
+    params = slurm_parameters(res, slurm.get("slurm_account"), slurm.get("slurm_qos"), job_name="hyperflux-report")
+    if after: params["dependency"] = "afterany:" + ":".join(after)
+    executor.update_parameters(**params)
+    return str(executor.submit(ReportJob(profile, paths, command)).job_id)
+
+def submit_profile(profile: str,               # profile of the sweep file
+                   paths: PaperPaths,          # where things are
+                   slurm: dict | None = None,  # the --slurm-* options
+                   report: bool = True,        # submit the report job after the runs
+                   out=None,                   # where to print
+                   command: str | None = None, # the command line, for the manifest
+                  ) -> int:
+    "Submit the unfinished runs of `profile` to Slurm (arrays in waves) and the report after them; 0 if submitted."
+    from hyperflux.cluster import JOB, plan_submissions, run_resources, submit_plan
+    from hyperflux.sweep import profile_runs
+    say, slurm = _printer(out), {k: v for k, v in (slurm or {}).items() if v is not None}
+    sweep = read_sweep(paths.sweep_file)
+    specs = profile_runs(sweep, profile, paths.sweep_file.name)
+    arrays, left_out = plan_submissions(specs, paths.runs_dir, run_resources(sweep, profile, paths.sweep_file.name),
+                                        slurm)
+    logs = Path(slurm.get("slurm_logs") or paths.runs_dir / ".submitit")
+    finished = sum((paths.runs_dir / s.folder_name / FINAL).exists() for s in specs)
+    say(f"paper: profile {profile!r} of {_display_path(paths.sweep_file)} on Slurm: {len(specs)} runs, {finished} "
+        f"finished, {len(left_out)} running or queued already, {sum(len(a.specs) for a in arrays)} to submit in "
+        f"{len(arrays)} job(s); submitit's scripts and logs in {_display_path(logs)}/")
+    for name, why in left_out.items(): say(f"paper:   left alone: {name}: {why}")
+    if not arrays and not left_out:
+        say("paper: every run is done")
+        return paper(profile, paths=paths, run=False, out=out, command=command) if report else 0
+    jobs = {n: (read_json(paths.runs_dir / n / JOB) or {}) for n in left_out}
+    known = {n: j["job_id"] for n, j in jobs.items() if j.get("executor") == "slurm" and j.get("job_id")}
+    submit_plan(arrays, paths.runs_dir, logs, known, str(paths.notebooks))
+    for a in arrays:
+        p = a.parameters
+        say(f"paper:   wave {a.wave + 1}: Slurm job {a.job_ids[0].split('_')[0]}, {len(a.specs)} run(s) of "
+            f"{p['nodes']} node(s) x {p.get('gpus_per_node', 0)} GPU(s), {p['time']} min each"
+            + (f", after {len(a.after)} run(s) they need" if a.after else ""))
+    if report and arrays:
+        after = [j for a in arrays for j in a.job_ids] + list(known.values())
+        job_id = submit_report(profile, paths, logs, after, slurm, command)
+        say(f"paper: the report ({_display_path(paths.figures_dir)}/) is Slurm job {job_id}: it starts when every "
+            f"run's job has ended")
+    say(f"paper: follow the runs with: hyperflux paper --profile {profile} --status")
+    return 0
+
 # %% ../nbs/09b_paper.ipynb #e04aa9cc
 def add_commands(sub):
     "The commands this module owns: `paper`."
+    from hyperflux.cluster import EXECUTORS, RESOURCE_TYPES, SLURM_OPTIONS
     p = sub.add_parser("paper", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="run a profile of the sweep (paper.yaml) with papermill, then build figures and tables",
                        description="Execute every unfinished run of a profile of the sweep file as a papermill "
@@ -249,10 +346,20 @@ def add_commands(sub):
                    help="run folders (default runs/, or $HYPERFLUX_RUNS)")
     p.add_argument("--figures-dir", type=Path, default=None, metavar="DIR",
                    help="this profile's figures and tables (default figures/<profile>/, or under $HYPERFLUX_FIGURES)")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where runs train: " + "; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
     p.add_argument("--list", action="store_true", help="only list the profile's runs and their status")
-    p.add_argument("--no-run", action="store_true", help="do not run anything; build figures from the finished runs")
+    p.add_argument("--status", action="store_true",
+                   help="only report, from the run folders, which runs are done, running, failed or waiting")
+    p.add_argument("--no-run", "--report-only", dest="no_run", action="store_true",
+                   help="do not run anything; build figures from the finished runs")
     p.add_argument("--no-report", action="store_true", help="run the sweep only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    slurm = p.add_argument_group("Slurm (with --executor slurm; each overrides the resources: of paper.yaml)")
+    for name, (resource, text) in SLURM_OPTIONS.items():
+        kind = RESOURCE_TYPES.get(resource, Path if name == "slurm_logs" else str)
+        slurm.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+                           metavar={int: "N", float: "GB", Path: "DIR"}.get(kind, "NAME"), help=text)
     p.set_defaults(func=paper_command)
 
 def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
@@ -272,9 +379,15 @@ def _command_line() -> str | None:
 
 def paper_command(args) -> int:
     "Entry point of `hyperflux paper`."
+    from hyperflux.cluster import SLURM_OPTIONS, check_executor, format_status, sweep_status
     paths = PaperPaths.of(args.profile, args.sweep, args.runs_dir, args.figures_dir)
+    slurm = {k: getattr(args, k) for k in SLURM_OPTIONS}
+    check_executor(args.executor, slurm)
     if args.list:
         list_runs(load_profile(args.profile, paths.sweep_file), paths.runs_dir)
         return 0
+    if args.status:
+        print(format_status(sweep_status(load_profile(args.profile, paths.sweep_file), paths.runs_dir)))
+        return 0
     return paper(args.profile, args.jobs, paths, run=not args.no_run, report=not args.no_report,
-                 progress=not args.no_progress, command=_command_line())
+                 progress=not args.no_progress, command=_command_line(), executor=args.executor, slurm=slurm)

@@ -63,8 +63,8 @@ STUDIES = {  # study -> what its runs are for; the report draws each study's fig
     "bottleneck": "pressure on the last layer only, rising stepwise (PAPER C.5)",
 }
 DEFAULT_NOTEBOOK = RUN_NOTEBOOK   # the experiment notebook of an entry that names none
-ENTRY_KEYS = ("study", "notebook", "grid")
-PROFILE_KEYS = ("description", "published", "defaults", "plugins", "runs")
+ENTRY_KEYS = ("study", "notebook", "grid", "resources")   # resources: hyperflux.cluster reads them
+PROFILE_KEYS = ("description", "published", "defaults", "plugins", "runs", "resources")
 SWEEP_KEYS = ("defaults", "plugins", "profiles")
 DEPENDENCY_MATCH = ("arch", "dataset", "seed")   # init: {run: ...} matches these of the run unless it sets them
 
@@ -191,6 +191,7 @@ def _expand(entry: dict, defaults: dict, where: str) -> list[tuple[RunSpec, dict
     entry = dict(_mapping(entry, where, "a run entry"))
     studies = _entry_studies(entry, where)
     notebook = entry.pop("notebook", DEFAULT_NOTEBOOK)
+    entry.pop("resources", None)   # what a run needs on a cluster: hyperflux.cluster.run_resources reads it
     if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
         raise HyperfluxError(f"{where}: notebook must name a .ipynb file under nbs/experiments, got {notebook!r}")
     grid = _entry_grid(entry, where)

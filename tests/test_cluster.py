@@ -1,0 +1,269 @@
+"""The sweep on a cluster without one: submitit's local executor runs, kills and resumes runs as separate processes;
+two processes on one run folder; the Slurm submission rendered through fake sbatch/srun/squeue commands."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+submitit = pytest.importorskip("submitit")
+
+from hyperflux.cluster import JOB, TrainJob, folder_state, plan_submissions, run_resources, submit_plan  # noqa: E402
+from hyperflux.runlock import OWNER, is_locked, lock_owner  # noqa: E402
+from hyperflux.sweep import DEFAULT_NOTEBOOK, RunSpec, canonical_config, load_profile, read_sweep  # noqa: E402
+
+CLI = str(Path(sys.executable).parent / "hyperflux")
+
+
+def numbers(out: Path) -> tuple[dict, pd.DataFrame]:
+    """final.json and metrics.csv without the wall-clock fields."""
+    final = json.loads((out / "final.json").read_text())
+    final.pop("seconds")
+    return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
+
+
+def _rows(out: Path) -> int:
+    try: return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
+    except FileNotFoundError: return 0
+
+
+def _wait_for(predicate, timeout: float = 300, what: str = "") -> None:
+    start = time.time()
+    while not predicate():
+        if time.time() - start > timeout: raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+# ---- submitit's local executor: separate processes, one killed and resubmitted, then timed out and requeued -----
+
+def _sweep_specs() -> list[RunSpec]:
+    """Two runs of the smoke profile, the first made long enough to be killed mid-run."""
+    smoke = load_profile("smoke")
+    first = smoke[0]
+    long = RunSpec(first.notebook, canonical_config({**first.config, "epochs_prune": 20, "epochs_regrow": 4}),
+                   first.studies)
+    return [long, smoke[2]]
+
+
+def _submit(specs, runs_dir: Path, logs: Path):
+    executor = submitit.LocalExecutor(folder=str(logs))
+    executor.update_parameters(timeout_min=20)
+    return executor.submit_array([TrainJob(s, runs_dir / s.folder_name, lock_wait=60) for s in specs])
+
+
+def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
+    specs = _sweep_specs()
+    ref_jobs = _submit(specs, tmp_path / "ref", tmp_path / "logs")
+    for job in ref_jobs: job.result()
+    long = tmp_path / "runs" / specs[0].folder_name
+    jobs = _submit(specs, tmp_path / "runs", tmp_path / "logs")
+    _wait_for(lambda: (long / "checkpoint.pt").exists() and (long / OWNER).exists() and is_locked(long),
+              what="the first checkpoint")
+    owner = lock_owner(long)
+    assert owner["pid"] != os.getpid()           # the run trains in its own process
+    os.kill(owner["pid"], signal.SIGKILL)        # killed mid-run: no clean-up, the lock file and owner record stay
+    with pytest.raises(Exception): jobs[0].result()
+    jobs[1].result()
+    assert not (long / "final.json").exists(), "the run finished before it could be killed: make it longer"
+    assert (long / OWNER).exists() and not is_locked(long)   # a stale owner record, but no lock
+    assert folder_state(long)[0] == "waiting"
+    killed_at = _rows(long)
+    (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # resubmit: takes the folder over, resumes
+    _wait_for(lambda: _rows(long) > killed_at and (lock_owner(long) or {}).get("pid") not in (None, owner["pid"])
+              and is_locked(long), what="the resumed run's next checkpoint")
+    os.kill(lock_owner(long)["pid"], signal.SIGUSR2)   # Slurm's time-limit warning: checkpoint(), requeue, resume
+    job.result()
+    assert json.loads((long / JOB).read_text())["state"] == "requeued"
+    for spec in specs:
+        (final_ref, metrics_ref), (final, metrics) = (numbers(tmp_path / "ref" / spec.folder_name),
+                                                      numbers(tmp_path / "runs" / spec.folder_name))
+        assert final == final_ref, spec.folder_name
+        pd.testing.assert_frame_equal(metrics, metrics_ref)
+    assert folder_state(long) == ("done", "")
+    mtime = (long / "final.json").stat().st_mtime
+    (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # nothing finished is ever retrained
+    job.result()
+    assert (long / "final.json").stat().st_mtime == mtime
+
+
+# ---- two processes on one run folder -------------------------------------------------------------------------
+
+TRAIN = ["train", "--arch", "lenet300", "--dataset", "digits", "--method", "hyperflux", "--sparsity", "90",
+         "--epochs-prune", "40", "--epochs-regrow", "0", "--seed", "3", "--no-progress"]
+
+
+def test_second_train_on_a_busy_folder_names_the_owner_or_waits(tmp_path):
+    out = tmp_path / "run"
+    first = subprocess.Popen([CLI, *TRAIN, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (out / OWNER).exists() or first.poll() is not None, what="the first owner")
+        assert first.poll() is None, first.stderr.read()
+        second = subprocess.run([CLI, *TRAIN, "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                                env=dict(os.environ, HYPERFLUX_LOCK_WAIT="0"))
+        assert second.returncode == 2, second.stderr
+        owner = json.loads((out / OWNER).read_text())
+        assert "is busy" in second.stderr and f"pid {first.pid}" in second.stderr, second.stderr
+        assert owner["host"] in second.stderr and owner["since"] in second.stderr
+        waiting = subprocess.run([CLI, *TRAIN, "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                                 env=dict(os.environ, HYPERFLUX_LOCK_WAIT="-1"))
+        assert waiting.returncode == 0, waiting.stderr
+        assert first.wait(timeout=300) == 0
+    finally:
+        if first.poll() is None: first.kill()
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics["epoch"]) == list(range(1, 41))    # trained once, by the first process only
+    assert not is_locked(out) and not (out / OWNER).exists()
+
+
+# ---- the Slurm path, through fake sbatch, srun and squeue ----------------------------------------------------
+
+FAKE_SBATCH = """#!/bin/sh
+n=$(cat "{bin}/count" 2>/dev/null || echo 100)
+n=$((n + 1))
+echo $n > "{bin}/count"
+cp "$1" "{bin}/sbatch-$n.sh"
+echo "Submitted batch job $n"
+"""
+
+SWEEP = """
+profiles:
+  c:
+    resources: {time_min: 30, cpus: 4}
+    runs:
+      - {study: accuracy, method: dense, epochs_prune: 2, epochs_regrow: 0}
+      - {study: accuracy, method: magnitude, epochs_prune: 2, epochs_regrow: 1, grid: {sparsity_pct: [90, 98]},
+         resources: {gpus: 2, partition: big, mem_gb: 64}}
+"""
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch):
+    """A bin folder with sbatch (records each script), srun and squeue (prints bin/queue) first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scripts = {"sbatch": FAKE_SBATCH.format(bin=bin_dir), "srun": "#!/bin/sh\nexit 0\n",
+               "squeue": f"#!/bin/sh\ncat '{bin_dir}/queue' 2>/dev/null\nexit 0\n"}
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return bin_dir
+
+
+def _scripts(bin_dir: Path) -> dict[int, str]:
+    return {int(re.search(r"(\d+)", p.name).group(1)): p.read_text() for p in bin_dir.glob("sbatch-*.sh")}
+
+
+def _flags(script: str) -> dict[str, str]:
+    return dict(re.findall(r"#SBATCH --([\w-]+)=(\S+)", script))
+
+
+def test_slurm_submission_arrays_resources_report_and_no_double_submission(tmp_path, fake_slurm):
+    sweep_file = tmp_path / "paper.yaml"
+    sweep_file.write_text(SWEEP)
+    env = dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs"), HYPERFLUX_FIGURES=str(tmp_path / "figures"))
+    cmd = [CLI, "paper", "--profile", "c", "--sweep", str(sweep_file), "--executor", "slurm", "--slurm-account", "lab"]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr + first.stdout
+    scripts = _scripts(fake_slurm)
+    assert sorted(scripts) == [101, 102, 103], first.stdout          # two arrays (by resources) and the report
+    flags = {n: _flags(s) for n, s in scripts.items()}
+    dense, pruned, report = flags[101], flags[102], flags[103]
+    assert "array" not in dense and dense["time"] == "30" and dense["cpus-per-task"] == "4"
+    assert dense["gpus-per-node"] == "1" and dense["account"] == "lab" and dense["signal"].startswith("USR2@")
+    assert pruned["array"] == "0-1%2" and pruned["partition"] == "big" and pruned["gpus-per-node"] == "2"
+    assert pruned["ntasks-per-node"] == "2" and pruned["cpus-per-task"] == "2" and pruned["mem"] == "64GB"
+    assert report["dependency"] == "afterany:101:102_0:102_1" and "gpus-per-node" not in report
+    specs = load_profile("c", sweep_file)
+    jobs = {json.loads((tmp_path / "runs" / s.folder_name / JOB).read_text())["job_id"] for s in specs}
+    assert jobs == {"101", "102_0", "102_1"}
+    status = subprocess.run([CLI, "paper", "--profile", "c", "--sweep", str(sweep_file), "--status"], cwd=ROOT,
+                            capture_output=True, text=True, env=env)
+    assert "3 runs: 0 done, 0 running, 0 failed, 3 waiting" in status.stdout, status.stdout + status.stderr
+    assert "queued as slurm job 102_1" in status.stdout
+    (fake_slurm / "queue").write_text("101 RUNNING\n102_0 PENDING\n102_1 PENDING\n")
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    assert sorted(_scripts(fake_slurm)) == [101, 102, 103], again.stdout   # nothing submitted twice
+    assert again.stdout.count("in the Slurm queue as job") == 3
+
+
+def test_slurm_waves_follow_depends_on(tmp_path, fake_slurm):
+    sweep_file = tmp_path / "paper.yaml"
+    sweep_file.write_text(SWEEP)
+    specs = load_profile("c", sweep_file)
+    dense, pruned = specs[0], specs[1:]
+    for s in pruned: s.depends_on = (dense.folder_name,)   # the field issue 16 adds to RunSpec
+    arrays, left_out = plan_submissions(specs, tmp_path / "runs", run_resources(read_sweep(sweep_file), "c"),
+                                        dict(slurm_time=90))
+    assert left_out == {} and [a.wave for a in arrays] == [0, 1]
+    assert arrays[1].after == [dense.folder_name] and all(a.parameters["time"] == 90 for a in arrays)
+    submit_plan(arrays, tmp_path / "runs", tmp_path / "logs")
+    flags = {n: _flags(s) for n, s in _scripts(fake_slurm).items()}
+    assert "dependency" not in flags[101] and flags[102]["dependency"] == "afterok:101"
+
+
+def test_bad_executor_input_is_a_clear_error(tmp_path):
+    def paper(*args, **kw):
+        return subprocess.run([CLI, "paper", "--profile", "smoke", *args], cwd=ROOT, capture_output=True, text=True,
+                              **kw)
+    bad = paper("--executor", "pbs")
+    assert bad.returncode == 2 and "unknown executor 'pbs'" in bad.stderr
+    bad = paper("--slurm-partition", "gpu", "--slurm-time", "60")
+    assert bad.returncode == 2 and "--slurm-partition, --slurm-time: Slurm options, only for --executor slurm" in bad.stderr
+    sweep_file = tmp_path / "paper.yaml"
+    sweep_file.write_text(SWEEP.replace("partition: big", "partition: 3"))
+    bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm")
+    assert bad.returncode == 2 and "profile c, run 2: resources: partition must be a name" in bad.stderr, bad.stderr
+    sweep_file.write_text(SWEEP)
+    bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm",
+                env=dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs")))
+    assert bad.returncode == 2 and "needs Slurm's sbatch, which is not on PATH" in bad.stderr, bad.stderr
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "submitit.py").write_text("raise ImportError('hidden for the test')\n")
+    env = dict(os.environ, PYTHONPATH=f"{hide}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    bad = paper("--executor", "slurm", env=env)
+    assert bad.returncode == 2 and "needs the submitit package" in bad.stderr, bad.stderr
+
+
+# ---- DDP through the same executor; the local executor and runs owned elsewhere -----------------------------
+
+def test_ddp_run_is_one_submitit_job_with_a_task_per_gpu(tmp_path):
+    """Two tasks of one local submitit job train one run with DDP (gloo on CPU), as a 2-GPU Slurm run would."""
+    spec = _sweep_specs()[1]
+    executor = submitit.LocalExecutor(folder=str(tmp_path / "logs"))
+    executor.update_parameters(timeout_min=20, tasks_per_node=2)
+    job = executor.submit(TrainJob(spec, tmp_path / spec.folder_name))
+    finals = job.results()
+    assert len(finals) == 2 and all(f["world_size"] == 2 and f["masks_agree_across_ranks"] for f in finals)
+    assert finals[0]["test_acc_pct"] == finals[1]["test_acc_pct"]
+    assert folder_state(tmp_path / spec.folder_name) == ("done", "")
+
+
+def test_local_executor_leaves_runs_owned_elsewhere_alone(tmp_path):
+    import io
+    from hyperflux.paper import PaperPaths, run_profile
+    from hyperflux.runlock import run_lock
+    sweep_file = tmp_path / "paper.yaml"
+    sweep_file.write_text(SWEEP)
+    paths = PaperPaths.of("c", sweep_file, tmp_path / "runs", tmp_path / "figures")
+    specs = load_profile("c", sweep_file)
+    for s in specs[1:]: (paths.runs_dir / s.folder_name).mkdir(parents=True)
+    for s in specs[1:]: (paths.runs_dir / s.folder_name / "final.json").write_text("{}")   # finished before
+    out = io.StringIO()
+    with run_lock(paths.runs_dir / specs[0].folder_name) as owner:
+        results, _ = run_profile("c", paths, out=out, progress=False)
+    assert [r.status for r in results] == ["missing", "skipped", "skipped"], out.getvalue()
+    assert "running elsewhere" in results[0].error and f"pid {owner['pid']}" in results[0].error
+    assert "1 run(s) left alone, another process trains them" in out.getvalue()
