@@ -15,7 +15,7 @@ from pathlib import Path
 from .core import HyperfluxError, atomic_write_json, check_choice
 from .runfolder import CHECKPOINT, FINAL, SWEEP, read_json
 from .runlock import describe_owner, is_locked, lock_owner
-from .sweep import DEFAULT_NOTEBOOK, RunSpec, expand_entry, profile_settings
+from .sweep import DEFAULT_NOTEBOOK, RunSpec, profile_runs, profile_settings
 
 try: from submitit.helpers import Checkpointable
 except ImportError:   # submitit is only needed to submit; without it the class is a plain callable
@@ -101,14 +101,13 @@ def run_resources(sweep: dict,                 # from read_sweep
                  ) -> dict[str, dict]:
     "RunSpec.key -> the resources of that run: DEFAULT_RESOURCES, the profile's `resources:`, its entry's."
     p = profile_settings(sweep, profile, source)
-    defaults = {**(sweep.get("defaults") or {}), **(p.get("defaults") or {})}
     base = {**DEFAULT_RESOURCES, **check_resources(p.get("resources"), f"{source}, profile {profile}")}
-    found = {}
-    for i, entry in enumerate(p["runs"], 1):
-        where = f"{source}, profile {profile}, run {i}"
-        own = check_resources(entry.get("resources") if isinstance(entry, dict) else None, where)
-        for spec in expand_entry(entry, defaults, where): found.setdefault(spec.key, {**base, **own})
-    return found
+    for i, entry in enumerate(p["runs"], 1):   # checked entry by entry, so an error names its run
+        check_resources(entry.get("resources") if isinstance(entry, dict) else None,
+                        f"{source}, profile {profile}, run {i}")
+    # the runs as the sweep resolves them (dependencies included); each carries its entry's resources
+    return {spec.key: {**base, **check_resources(spec.resources, f"{source}, profile {profile}")}
+            for spec in profile_runs(sweep, profile, source)}
 
 def override_resources(resources: dict, options: dict) -> dict:
     "`resources` with the `--slurm-*` flags that override a resource applied."

@@ -91,6 +91,7 @@ class RunSpec:
     studies: tuple = ()      # the studies of the profile that use this run
     depends_on: tuple = ()   # run folder names whose model this run starts from (they must finish first)
     plugins: tuple = field(default=(), compare=False)  # plugins imported in the run's kernel (hyperflux.plugins)
+    resources: dict = field(default_factory=dict, compare=False)  # its entry's `resources:` (hyperflux.cluster)
 
     @cached_property
     def results_key(self) -> str:
@@ -191,7 +192,7 @@ def _expand(entry: dict, defaults: dict, where: str) -> list[tuple[RunSpec, dict
     entry = dict(_mapping(entry, where, "a run entry"))
     studies = _entry_studies(entry, where)
     notebook = entry.pop("notebook", DEFAULT_NOTEBOOK)
-    entry.pop("resources", None)   # what a run needs on a cluster: hyperflux.cluster.run_resources reads it
+    resources = entry.pop("resources", None) or {}   # what a run needs on a cluster (hyperflux.cluster checks it)
     if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
         raise HyperfluxError(f"{where}: notebook must name a .ipynb file under nbs/experiments, got {notebook!r}")
     grid = _entry_grid(entry, where)
@@ -202,7 +203,8 @@ def _expand(entry: dict, defaults: dict, where: str) -> list[tuple[RunSpec, dict
         here = f"{where} ({label})" if label else where
         settings = {**defaults, **entry, **chosen}
         settings["init"], selector = _init_setting(settings.get("init"), here)
-        out.append((RunSpec(notebook, canonical_config(settings, here), studies), selector, here))
+        spec = RunSpec(notebook, canonical_config(settings, here), studies, resources=resources)
+        out.append((spec, selector, here))
     return out
 
 def expand_entry(entry: dict,           # one run entry of a profile
