@@ -31,15 +31,16 @@ def run_cpu_sections(sections, quick: bool, threads: int) -> dict:
     out = {}
     if "train_overhead" in sections:
         import train_overhead
-        out["train_overhead"] = train_overhead.run(["lenet300", "lenet5"] if quick else ["lenet300", "lenet5", "resnet50"],
-                                                   "cpu", quick)
+        models = ["lenet300", "lenet5"] if quick else ["lenet300", "lenet5", "resnet50"]
+        out["train_overhead"] = train_overhead.run(models, "cpu", quick)
     if "memory" in sections:
         import memory
         out["memory"] = memory.run(["lenet300"] if quick else ["lenet300", "lenet5", "resnet50"], "cpu", quick, threads,
                                    configs=("dense", "hyperflux") if quick else ("dense", "hyperflux", "prune_hooks"))
     if "sparse_inference" in sections:
         import inference
-        out["sparse_inference"] = inference.run({"lenet300": (1, 64)} if quick else {"lenet300": (1, 64, 256), "resnet50": (1, 64)}, quick)
+        batch_sizes = {"lenet300": (1, 64)} if quick else {"lenet300": (1, 64, 256), "resnet50": (1, 64)}
+        out["sparse_inference"] = inference.run(batch_sizes, quick)
     if "reach" in sections:
         import reach
         out["reach"] = reach.run(quick)
@@ -72,19 +73,24 @@ def goals(results: dict) -> dict:
                                                      met=r["ratio"] <= GOALS["train_overhead_cpu"])
     for r in (results.get("gpu") or {}).get("train_overhead", []):
         key = f"train_overhead_{r['model']}_gpu" + ("_compiled" if r.get("compile") else "")
-        g[key] = dict(goal=f"<= {GOALS['train_overhead_gpu']}", value=r["ratio"], met=r["ratio"] <= GOALS["train_overhead_gpu"])
+        g[key] = dict(goal=f"<= {GOALS['train_overhead_gpu']}", value=r["ratio"],
+                      met=r["ratio"] <= GOALS["train_overhead_gpu"])
     for r in results.get("sparse_inference", []):
         if r["model"] == "lenet300":
             g[f"sparse_speedup_lenet300_batch{r['batch']}"] = dict(goal=f">= {GOALS['sparse_speedup_lenet300']}",
-                                                                   value=r["speedup"], met=r["speedup"] >= GOALS["sparse_speedup_lenet300"])
+                                                                   value=r["speedup"],
+                                                                   met=r["speedup"] >= GOALS["sparse_speedup_lenet300"])
     return g
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smoke test: every section, tiny sizes (numbers not meaningful)")
-    p.add_argument("--device", default="cpu", help="cpu (all sections) or cuda (the GPU section, merged into results.json)")
-    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)} (CPU)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: every section, tiny sizes (numbers not meaningful)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (all sections) or cuda (the GPU section, merged into results.json)")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"comma-separated subset of {','.join(SECTIONS)} (CPU)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared machine two threads stall on each other)")
     p.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
@@ -103,10 +109,11 @@ def main(argv=None):
         results["gpu"]["wall_seconds"] = round(time.time() - start, 1)
     else:
         sections = [s for s in a.sections.split(",") if s]
-        if unknown := set(sections) - set(SECTIONS): sys.exit(f"bench: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
+        if unknown := set(sections) - set(SECTIONS):
+            sys.exit(f"bench: unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
         machine = machine_info("cpu", threads)
-        log(f"benchmarks on {machine['cpu']} ({machine['cores']} cores), torch {machine['torch']}, {threads} thread(s), "
-            f"sections: {', '.join(sections)}{' (quick)' if a.quick else ''}")
+        log(f"benchmarks on {machine['cpu']} ({machine['cores']} cores), torch {machine['torch']}, "
+            f"{threads} thread(s), sections: {', '.join(sections)}{' (quick)' if a.quick else ''}")
         results = dict(machine=machine, quick=a.quick, **run_cpu_sections(sections, a.quick, threads))
         results["gpu"] = NOT_MEASURED_GPU
         results["machine"]["load_average_end"] = load_average()

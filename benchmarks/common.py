@@ -51,7 +51,8 @@ def memory_gib() -> float | None:
 def git_commit() -> str | None:
     "HEAD of the repository, with '+dirty' when tracked files differ from it."
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                                text=True, timeout=10).stdout.strip()
         return (head + ("+dirty" if dirty else "")) or None

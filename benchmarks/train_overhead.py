@@ -113,7 +113,8 @@ def breakdown_parts(model_name: str, s: StepSetup, with_fwd_bwd: bool = True) ->
     x = torch.randn(s.batch, *spec["shape"], device=s.device)
     y = torch.randint(0, spec["classes"], (s.batch,), device=s.device)
     plain = get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"]).to(s.device)
-    masked = attach_masks(get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"]), seed=s.seed).to(s.device)
+    masked = attach_masks(get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"]),
+                          seed=s.seed).to(s.device)
     logits = mask_parameters(masked)
     for lg in logits: lg.grad = torch.randn_like(lg) * 1e-3
     adam = torch.optim.Adam(logits, lr=1e-3)
@@ -197,7 +198,8 @@ def run(models: list[str], device: str = "cpu", quick: bool = False, amp: str = 
             r = rounds or (2 if quick else (4 if big else 21))
             repeat = 1 if big or quick else 5
             configs = CONFIGS
-            log(f"train overhead: {name} on {device} (batch {s.batch}, {r} rounds x {repeat} steps{', compiled' if comp else ''})")
+            log(f"train overhead: {name} on {device} (batch {s.batch}, "
+                f"{r} rounds x {repeat} steps{', compiled' if comp else ''})")
             row = measure_model(name, s, r, repeat, configs, breakdown=not quick, big=big)
             log(f"  hyperflux/dense = {row['ratio']:.3f}, fixed masks/dense = {row['fixed_masks_ratio']:.3f}, "
                 f"prune hooks/dense = {row['prune_hooks_ratio']:.3f}, extra ops/step = {row['extra_ops_per_step']}")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .core import HyperfluxError
-from .masks import keep_masks, kept_count, prunable_count, weight_parameters
+from .masks import kept_count, prunable_count, weight_parameters
 from .core import keep_count
 from .methods import Method, MethodContext, cosine, register_method, two_stage_lrs
 from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count
@@ -105,11 +105,13 @@ def register_iterative_method(name: str,                   # method name for `tr
                               saliency: str | None = None, # registered saliency (default: `name`)
                               fraction: float = 0.1,       # fraction of the present weights removed per step
                               scope: str = "global",       # "global" or "layerwise"
-                              **info,                      # label, color, law_family, law_reference (see register_method)
+                              **info,                      # label, color, law_family, law_reference (register_method)
                              ) -> type:
     "Register the iterative-pruning protocol (B.4) ranking weights by `saliency` as training method `name`."
-    doc = f"Iterative pruning by the {saliency or name!r} saliency: {fraction:.0%} of the present weights per step (B.4)."
-    cls = type(f"Iterative_{name}", (IterativePruning,), dict(saliency=saliency or name, fraction=fraction, scope=scope, __doc__=doc))
+    doc = (f"Iterative pruning by the {saliency or name!r} saliency: "
+           f"{fraction:.0%} of the present weights per step (B.4).")
+    attrs = dict(saliency=saliency or name, fraction=fraction, scope=scope, __doc__=doc)
+    cls = type(f"Iterative_{name}", (IterativePruning,), attrs)
     return register_method(name, **info)(cls)
 
 MAGNITUDE_LAW = ("R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude")   # the authors' files of the magnitude family
@@ -131,7 +133,8 @@ class IMP(FixedMaskMethod):
         r = steps_to_density(100.0 - cfg.sparsity_pct, self.fraction)
         self.prune_epochs = [max(1, round(j * cfg.epochs_prune / r)) for j in range(1, r + 1)]
         ends = sorted(set(self.prune_epochs)) + ([cfg.epochs] if cfg.epochs_regrow else [])
-        self.rounds = [(start, end) for start, end in zip([1] + [e + 1 for e in ends[:-1]], ends)]  # (first, last epoch)
+        starts = [1] + [e + 1 for e in ends[:-1]]
+        self.rounds = [(start, end) for start, end in zip(starts, ends)]  # (first, last epoch)
         self.rewind: list[torch.Tensor] | None = None
 
     def round_of(self, epoch: int) -> int: return next(i for i, (a, b) in enumerate(self.rounds) if a <= epoch <= b)
@@ -183,7 +186,8 @@ class GMP(FixedMaskMethod):
     def update_masks(self, ctx: MethodContext) -> dict:
         epoch, T = ctx.epoch, self.cfg.epochs_prune
         if epoch > T: return {}
-        keep = self.target_keep if epoch == T else max(self.target_keep, keep_count(self.N, 100.0 - cubic_sparsity_pct(epoch, T, self.cfg.sparsity_pct)))
+        density_pct = 100.0 - cubic_sparsity_pct(epoch, T, self.cfg.sparsity_pct)
+        keep = self.target_keep if epoch == T else max(self.target_keep, keep_count(self.N, density_pct))
         if keep >= self.kept(ctx): return {}
         tau = prune_to_count(ctx.model, self.scores(ctx, "magnitude"), keep)
         self.log_step(ctx, tau)

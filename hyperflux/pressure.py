@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/pressure.html.md"""
 # %% ../nbs/02_pressure.ipynb #65b019f5
 from __future__ import annotations
 import math, re
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch

@@ -66,7 +66,8 @@ def per_batch_gradients(model: nn.Module,              # the (masked) model
     for x, y in batches:
         yield autograd_grad(model, loss_fn(model(x), y), wrt)   # wrt may hold layer views of the flat weights
 
-def mean_gradients(model: nn.Module, batches: Iterable, wrt: list[torch.Tensor], loss_fn: Callable | None = None) -> list[torch.Tensor]:
+def mean_gradients(model: nn.Module, batches: Iterable, wrt: list[torch.Tensor],
+                   loss_fn: Callable | None = None) -> list[torch.Tensor]:
     "Mean over `batches` (and over DDP ranks) of the per-batch loss gradients with respect to `wrt`."
     total, n = None, 0
     for grads in per_batch_gradients(model, batches, wrt, loss_fn):
@@ -179,10 +180,12 @@ def masks_from_scores(scores: dict[str, torch.Tensor],  # {layer: scores}, highe
     if not 0 <= density_pct <= 100: raise HyperfluxError(f"density must be in [0, 100] percent, got {density_pct}")
     names = list(scores)
     if current is None: current = {n: torch.ones_like(s, dtype=torch.bool) for n, s in scores.items()}
-    if set(current) != set(names): raise HyperfluxError(f"`current` names layers {sorted(current)}, the scores {sorted(names)}")
+    if set(current) != set(names):
+        raise HyperfluxError(f"`current` names layers {sorted(current)}, the scores {sorted(names)}")
     for n in names:
         if current[n].shape != scores[n].shape:
-            raise HyperfluxError(f"current mask of {n} has shape {tuple(current[n].shape)}, its scores {tuple(scores[n].shape)}")
+            raise HyperfluxError(f"current mask of {n} has shape {tuple(current[n].shape)}, "
+                                 f"its scores {tuple(scores[n].shape)}")
     if scope == "layerwise":
         return {n: select_top(scores[n].detach().flatten(), keep_count(scores[n].numel(), density_pct),
                               among=current[n].flatten().bool()).view_as(current[n]) for n in names}
@@ -195,7 +198,8 @@ def masks_from_scores(scores: dict[str, torch.Tensor],  # {layer: scores}, highe
     return out
 
 # %% ../nbs/06_saliency.ipynb #f55cf38a
-def largest_removed(scores: dict[str, torch.Tensor], before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> float:
+def largest_removed(scores: dict[str, torch.Tensor], before: dict[str, torch.Tensor],
+                    after: dict[str, torch.Tensor]) -> float:
     "Largest score among the weights present in `before` and pruned in `after` (NaN if none)."
     removed = [scores[n].detach()[before[n].to(scores[n].device) & ~after[n].to(scores[n].device)] for n in scores]
     removed = torch.cat([r.double().flatten() for r in removed])
@@ -208,7 +212,8 @@ def prune_to_count(model: nn.Module,                     # masked model, pruned 
                   ) -> float:
     "Keep the `keep` highest-scoring present weights; return the largest saliency removed (tau)."
     before = keep_masks(model)
-    if set(scores) != set(before): raise HyperfluxError(f"scores name layers {sorted(scores)}, the model's masked layers are {sorted(before)}")
+    if set(scores) != set(before):
+        raise HyperfluxError(f"scores name layers {sorted(scores)}, the model's masked layers are {sorted(before)}")
     after = masks_from_scores(scores, 100.0 * keep / prunable_count(model), scope, current=before)
     set_keep_masks(model, after)
     return largest_removed(scores, before, after)

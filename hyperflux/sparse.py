@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import HyperfluxError, keep_count, select_top
-from .masks import PRUNABLE_TYPES, is_masked, masked_layers, mask_of, prunable_layers, remove_masks
+from .masks import is_masked, masked_layers, mask_of, prunable_layers, remove_masks
 
 # %% auto #0
 __all__ = ['SPARSE_KINDS', 'conv_flops', 'linear_flops', 'layer_dense_flops', 'layer_density', 'FlopsMeter', 'count_flops',
@@ -187,7 +187,8 @@ class CompactLinear(nn.Module):
         out = self.bias.expand(*y.shape[:-1], self.out_features).contiguous()
         return out.index_copy_(out.dim() - 1, self.rows, y)
 
-    def extra_repr(self): return f"{len(self.cols)}/{self.in_features} inputs, {len(self.rows)}/{self.out_features} outputs"
+    def extra_repr(self):
+        return f"{len(self.cols)}/{self.in_features} inputs, {len(self.rows)}/{self.out_features} outputs"
 
 # %% ../nbs/11_sparse.ipynb #0d4f7cd9
 def _pair(v) -> tuple[int, int]:
@@ -306,7 +307,8 @@ def layer_candidates(layer: nn.Module,               # a plain conv or linear la
                     ) -> dict[str, nn.Module]:
     "The inference forms that fit `layer`: 'dense' (the layer itself) and every fitting form of `kinds`."
     kinds, out = set(kinds), {"dense": layer}
-    if unknown := kinds - set(SPARSE_KINDS): raise HyperfluxError(f"unknown sparse form(s) {sorted(unknown)}; choose from {SPARSE_KINDS}")
+    if unknown := kinds - set(SPARSE_KINDS):
+        raise HyperfluxError(f"unknown sparse form(s) {sorted(unknown)}; choose from {SPARSE_KINDS}")
     w = layer.weight
     if isinstance(layer, nn.Linear):
         forms = {"compact": CompactLinear, "csr": CSRLinear, "bag": BagLinear}
@@ -351,7 +353,8 @@ def _layer_inputs(model: nn.Module, layers: dict[str, nn.Module], example: torch
     "The first input each layer receives in a forward pass of `example`."
     seen, hooks = {}, []
     for name, layer in layers.items():
-        hooks.append(layer.register_forward_pre_hook(lambda mod, args, name=name: seen.setdefault(name, args[0].detach())))
+        hooks.append(layer.register_forward_pre_hook(
+            lambda mod, args, name=name: seen.setdefault(name, args[0].detach())))
     try: model(example)
     finally:
         for h in hooks: h.remove()
@@ -380,7 +383,9 @@ def sparsify(model: nn.Module,                # a masked model or a baked plain 
              passes: int = 2,                 # choose, then choose again on the inputs the chosen forms produce
             ) -> nn.Module:
     "An eval-mode inference copy of `model` whose conv and linear layers use their fastest exact sparse form."
-    if min_speedup < 1: raise HyperfluxError(f"min_speedup must be >= 1 (a form no faster than dense is never worth it), got {min_speedup}")
+    if min_speedup < 1:
+        raise HyperfluxError(f"min_speedup must be >= 1 (a form no faster than dense is never worth it), "
+                             f"got {min_speedup}")
     plain = dense_copy(model)
     layers = prunable_layers(plain, exclude=())
     if not layers: raise HyperfluxError("the model has no conv or linear layer to sparsify")
@@ -428,7 +433,8 @@ def magnitude_masks(model: nn.Module,      # a model with masks attached
     if not layers: raise HyperfluxError("attach masks first: magnitude_masks sets the masks of a masked model")
     weights = {n: latent_weight(l).detach().abs() for n, l in layers.items()}
     if per_layer:
-        return {n: select_top(w.flatten(), max(1, keep_count(w.numel(), density_pct))).view_as(w) for n, w in weights.items()}
+        return {n: select_top(w.flatten(), max(1, keep_count(w.numel(), density_pct))).view_as(w)
+                for n, w in weights.items()}
     flat = torch.cat([w.flatten() for w in weights.values()])
     keep = select_top(flat, max(1, keep_count(flat.numel(), density_pct)))
     out, offset = {}, 0

@@ -7,7 +7,8 @@ The notebooks are executed as `make docs` executes them (cached in `_proc/`, so 
 `DOCS_EXECUTE=0` builds them unexecuted (a cold CI run without the cache), and the output checks are then skipped.
 
 The real site has no figures until `make paper` has run, so a small project with a figure output, an image from
-`figures/`, maths, a tutorial and links between notebooks is built too, and then broken on purpose to see the check fail.
+`figures/`, maths, a tutorial and links between notebooks is built too, and then broken on purpose to see the check
+fail.
 """
 import base64
 import functools
@@ -88,8 +89,10 @@ def small_site(tmp_path_factory) -> Path:
     plot.outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(_png()).decode(),
                                                                  "text/plain": "<Figure>"})]
     write("index.ipynb", md("# small\n\n> A small site for the docs test."),
-          md("## Figures\n\nThe law $S = c\\gamma^{-\\alpha}$ as drawn by the report:\n\n![the law](../figures/law.png)\n\n"
-             "See [the figure page](01_fig.ipynb#a-figure) and [the tutorial](tutorials/start.ipynb). " + "Words. " * 20))
+          md("## Figures\n\nThe law $S = c\\gamma^{-\\alpha}$ as drawn by the report:\n\n"
+             "![the law](../figures/law.png)\n\n"
+             "See [the figure page](01_fig.ipynb#a-figure) and [the tutorial](tutorials/start.ipynb). "
+             + "Words. " * 20))
     write("01_fig.ipynb", md("# fig\n\n> A page with a figure output."),
           md("## A figure\n\nA figure drawn by a code cell, written beside the page. " + "More words. " * 15), plot)
     write("tutorials/start.ipynb", md("# Start here\n\n> A tutorial."),
