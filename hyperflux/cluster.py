@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/cluster.html.md"""
 
 # %% ../nbs/09c_cluster.ipynb #f5664d7c
 from __future__ import annotations
-import dataclasses, json, os, shutil, subprocess, time
+import dataclasses, json, shutil, subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 

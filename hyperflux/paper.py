@@ -21,7 +21,7 @@ from .executor import (RunResult, _duration, check_preflight, format_summary, pr
                                 run_states, run_status, run_sweep, skipped_result,
                                 status_counts)
 from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_sweep_file, experiments_dir,
-                             figures_root, load_profile, profile_settings, project_root, read_sweep)
+                             load_profile, profile_settings, project_root, read_sweep)
 
 # %% auto #0
 __all__ = ['REPORT_RESOURCES', 'PaperPaths', 'provenance', 'engine_versions', 'publication_problems', 'foreign_runs',

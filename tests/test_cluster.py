@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ submitit = pytest.importorskip("submitit")
 
 from hyperflux.cluster import JOB, TrainJob, folder_state, plan_submissions, run_resources, submit_plan  # noqa: E402
 from hyperflux.runlock import OWNER, is_locked, lock_owner  # noqa: E402
-from hyperflux.sweep import DEFAULT_NOTEBOOK, RunSpec, canonical_config, load_profile, read_sweep  # noqa: E402
+from hyperflux.sweep import RunSpec, canonical_config, load_profile, read_sweep  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "hyperflux")
 
@@ -220,7 +219,8 @@ def test_bad_executor_input_is_a_clear_error(tmp_path):
     bad = paper("--executor", "pbs")
     assert bad.returncode == 2 and "unknown executor 'pbs'" in bad.stderr
     bad = paper("--slurm-partition", "gpu", "--slurm-time", "60")
-    assert bad.returncode == 2 and "--slurm-partition, --slurm-time: Slurm options, only for --executor slurm" in bad.stderr
+    assert bad.returncode == 2, bad.stderr
+    assert "--slurm-partition, --slurm-time: Slurm options, only for --executor slurm" in bad.stderr
     sweep_file = tmp_path / "paper.yaml"
     sweep_file.write_text(SWEEP.replace("partition: big", "partition: 3"))
     bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm")

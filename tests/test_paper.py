@@ -34,7 +34,8 @@ TABLES = ["accuracy", "accuracy_by_sparsity", "law_fits"]
 
 def _paper(venv_bin, tmp_path, *args, **kw):
     "Run `hyperflux paper` with run folders and figures under tmp_path."
-    cmd = [str(venv_bin / "hyperflux"), "paper", "--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figures"),
+    cmd = [str(venv_bin / "hyperflux"), "paper",
+           "--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figures"),
            "--no-progress", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT, **kw)
 
@@ -72,7 +73,8 @@ def test_cpu_profile_covers_the_study():
     # the methods hyperflux ships, asked of a fresh interpreter: notebooks run earlier in this process may have
     # registered their own (the tutorial's fisher)
     code = "import json; from hyperflux.methods import available_methods; print(json.dumps(available_methods()))"
-    shipped = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout))
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shipped = set(json.loads(fresh.stdout))
     assert methods == shipped, methods   # every method (dense as the reference)
     for m in methods - {"dense"}:
         cells = {(s.config["sparsity_pct"], s.config["seed"]) for s in acc if s.config["method"] == m}
@@ -87,7 +89,8 @@ def test_cpu_profile_covers_the_study():
 
 def test_run_folder_name_is_pinned():
     "One cpu-profile run: its folder changes only with a setting that changes results, or with ENGINE_VERSION."
-    settings = dict(method="hyperflux", sparsity_pct=99.5, seed=1, epochs_prune=25, epochs_regrow=5, law=True, mask_lr=0.003)
+    settings = dict(method="hyperflux", sparsity_pct=99.5, seed=1, epochs_prune=25, epochs_regrow=5, law=True,
+                    mask_lr=0.003)
     assert ENGINE_VERSION == 1   # a bump renames every folder: update the name below in the same commit
     assert RunSpec("train_run.ipynb", canonical_config(settings)).folder_name == "hyperflux-lenet300-digits-8c12697d"
     logged = RunSpec("train_run.ipynb", canonical_config(dict(settings, log_layers=True, progress=True)))
@@ -122,7 +125,8 @@ def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
         assert any(name == family or name.startswith(family + "-") for name in made), (family, made)
     for e in manifest["figures"]:
         assert e["status"] == "made", e
-        assert {Path(f).suffix for f in e["files"]} == {".png", ".pdf"} and all((figures / f).stat().st_size > 1000 for f in e["files"])
+        assert {Path(f).suffix for f in e["files"]} == {".png", ".pdf"}, e
+        assert all((figures / f).stat().st_size > 1000 for f in e["files"]), e
     for t in TABLES:
         for suffix in (".md", ".tex", ".csv"): assert (figures / "tables" / f"{t}{suffix}").exists(), t
     assert manifest["profile"] == "smoke" and manifest["counts"] == {"done": n, "skipped": 0, "failed": 0, "missing": 0}
@@ -171,7 +175,8 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(venv_bin, tmp_path):
 def test_failing_run_is_reported_and_others_finish(venv_bin, tmp_path):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
-        "defaults: {arch: lenet300, dataset: digits, method: magnitude, sparsity_pct: 90, epochs_prune: 2, epochs_regrow: 0}\n"
+        "defaults: {arch: lenet300, dataset: digits, method: magnitude, sparsity_pct: 90, "
+        "epochs_prune: 2, epochs_regrow: 0}\n"
         "profiles:\n"
         "  t:\n"
         "    runs:\n"
@@ -197,7 +202,8 @@ def test_failing_run_is_reported_and_others_finish(venv_bin, tmp_path):
     assert notebook.exists() and "cannot read" in notebook.read_text()
     assert len(_finished(tmp_path / "runs")) == 2
     listed = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep, "--list")
-    assert [line.split("  ")[0] for line in listed.stdout.splitlines()] == ["finished", "failed", "finished"], listed.stdout
+    listed_states = [line.split("  ")[0] for line in listed.stdout.splitlines()]
+    assert listed_states == ["finished", "failed", "finished"], listed.stdout
     # a broken sweep entry stops everything before any run, naming the entry
     sweep.write_text(sweep.read_text().replace("seed: 2}", "seed: 2, sparsity: 95}"))
     bad = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep)
@@ -264,7 +270,8 @@ def test_forked_tutorial_metric_joins_a_sweep(venv_bin, tmp_path):
                      "profiles:\n"
                      "  fork:\n"
                      "    runs:\n"
-                     "      - {study: [accuracy, law], method: fisher_fork, sparsity_pct: 90, law: true, init: {run: dense}}\n"
+                     "      - {study: [accuracy, law], method: fisher_fork, sparsity_pct: 90, law: true, "
+                     "init: {run: dense}}\n"
                      "      - {study: accuracy, method: dense}\n")
     specs = load_profile("fork", sweep)
     from hyperflux.report import color_of, method_label
