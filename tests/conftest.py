@@ -31,3 +31,18 @@ def venv_bin() -> Path:
     """The bin folder of the environment running the tests (the project's .venv under `make test`)."""
     import sys
     return Path(sys.executable).parent
+
+
+def numbers(out: Path) -> tuple:
+    """final.json and metrics.csv of a run folder without the wall-clock fields."""
+    import json
+    import pandas as pd
+    final = json.loads((out / "final.json").read_text())
+    final.pop("seconds")
+    return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
+
+
+def metric_rows(out: Path) -> int:
+    """How many epochs a run folder's metrics.csv holds so far (0 before the first)."""
+    try: return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
+    except FileNotFoundError: return 0

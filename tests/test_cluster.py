@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, metric_rows, numbers
 
 submitit = pytest.importorskip("submitit")
 
@@ -21,18 +21,6 @@ from hyperflux.runlock import OWNER, is_locked, lock_owner  # noqa: E402
 from hyperflux.sweep import RunSpec, canonical_config, load_profile, read_sweep  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "hyperflux")
-
-
-def numbers(out: Path) -> tuple[dict, pd.DataFrame]:
-    """final.json and metrics.csv without the wall-clock fields."""
-    final = json.loads((out / "final.json").read_text())
-    final.pop("seconds")
-    return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
-
-
-def _rows(out: Path) -> int:
-    try: return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
-    except FileNotFoundError: return 0
 
 
 def _wait_for(predicate, timeout: float = 300, what: str = "") -> None:
@@ -75,9 +63,9 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
     assert not (long / "final.json").exists(), "the run finished before it could be killed: make it longer"
     assert (long / OWNER).exists() and not is_locked(long)   # a stale owner record, but no lock
     assert folder_state(long)[0] == "waiting"
-    killed_at = _rows(long)
+    killed_at = metric_rows(long)
     (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # resubmit: takes the folder over, resumes
-    _wait_for(lambda: _rows(long) > killed_at and (lock_owner(long) or {}).get("pid") not in (None, owner["pid"])
+    _wait_for(lambda: metric_rows(long) > killed_at and (lock_owner(long) or {}).get("pid") not in (None, owner["pid"])
               and is_locked(long), what="the resumed run's next checkpoint")
     os.kill(lock_owner(long)["pid"], signal.SIGUSR2)   # Slurm's time-limit warning: checkpoint(), requeue, resume
     job.result()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, metric_rows, numbers
 
 SETTINGS = {"--arch": "lenet300", "--dataset": "digits", "--method": "hyperflux", "--sparsity": "90",
             "--epochs-prune": "6", "--epochs-regrow": "2", "--mask-lr": "0.01", "--seed": "1"}
@@ -21,18 +21,6 @@ CLI = str(Path(sys.executable).parent / "hyperflux")
 
 def hyperflux(*args, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=ROOT, **kw)
-
-
-def numbers(out: Path) -> tuple[dict, pd.DataFrame]:
-    """final.json and metrics.csv without the wall-clock fields."""
-    final = json.loads((out / "final.json").read_text())
-    final.pop("seconds")
-    return final, pd.read_csv(out / "metrics.csv").drop(columns="seconds")
-
-
-def _rows(out: Path) -> int:
-    try: return max(0, len((out / "metrics.csv").read_text().splitlines()) - 1)
-    except FileNotFoundError: return 0
 
 
 def _start_and_kill(out: Path, when) -> None:
@@ -50,8 +38,8 @@ def test_sigkill_and_rerun_gives_identical_results(tmp_path):
     assert ref.returncode == 0, ref.stderr
     out, delay = tmp_path / "killed", random.Random(0).uniform(0.2, 1.5)
     _start_and_kill(out, lambda o, t: t > delay)           # at a random moment, likely during start-up
-    _start_and_kill(out, lambda o, t: _rows(o) >= 3)       # mid-training, right after a checkpoint
-    _start_and_kill(out, lambda o, t: _rows(o) >= 7)       # in the regrowth stage
+    _start_and_kill(out, lambda o, t: metric_rows(o) >= 3)       # mid-training, right after a checkpoint
+    _start_and_kill(out, lambda o, t: metric_rows(o) >= 7)       # in the regrowth stage
     assert not (out / "final.json").exists(), "the run finished before it could be killed: make it longer"
     rerun = hyperflux("train", *ARGS, "--out", str(out))
     assert rerun.returncode == 0, rerun.stderr
@@ -98,7 +86,7 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message, capsys):
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     out = tmp_path / "run"
-    _start_and_kill(out, lambda o, t: _rows(o) >= 2)
+    _start_and_kill(out, lambda o, t: metric_rows(o) >= 2)
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
     res = hyperflux("train", *ARGS, "--out", str(out))
     assert res.returncode == 2 and "corrupt" in res.stderr and "Traceback" not in res.stderr, res.stderr
