@@ -5,6 +5,7 @@
     python benchmarks/bench.py --device cuda  # the GPU section (ResNet-50 and VGG-19, CIFAR shape, batch 128, bf16,
                                             # channels_last, with and without torch.compile), merged into results.json
     python benchmarks/bench.py --sections train_overhead,memory
+    python benchmarks/bench.py --sections train_overhead,e2e --merge   # replace only those sections in results.json
 
 Every timing is a ratio within one run (configurations interleaved round by round), reported as the median with its
 spread. Nothing here is a test: tests/test_bench.py runs --quick and checks only that the files are complete.
@@ -22,7 +23,7 @@ sys.path.insert(0, str(HERE))
 
 from common import load_average, log, machine_info, set_threads  # noqa: E402
 
-SECTIONS = ("train_overhead", "memory", "sparse_inference", "reach", "data_pipeline")
+SECTIONS = ("train_overhead", "e2e", "memory", "sparse_inference", "reach", "data_pipeline")
 GOALS = dict(train_overhead_cpu=1.10, train_overhead_gpu=1.05, sparse_speedup_lenet300=5.0)
 
 
@@ -33,6 +34,10 @@ def run_cpu_sections(sections, quick: bool, threads: int) -> dict:
         import train_overhead
         models = ["lenet300", "lenet5"] if quick else ["lenet300", "lenet5", "resnet50"]
         out["train_overhead"] = train_overhead.run(models, "cpu", quick)
+    if "e2e" in sections:
+        import e2e
+        out["e2e"] = e2e.run(["lenet5"], "cpu", quick, images=None if quick else 1024)
+        if not quick: out["e2e"] += e2e.run(["resnet50"], "cpu", images=128, rounds=2)   # 4 batches of 32
     if "memory" in sections:
         import memory
         out["memory"] = memory.run(["lenet300"] if quick else ["lenet300", "lenet5", "resnet50"], "cpu", quick, threads,
@@ -94,6 +99,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared machine two threads stall on each other)")
     p.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
+    p.add_argument("--merge", action="store_true",
+                   help="CPU: keep the other sections of the existing results.json (listed under `kept_from`)")
     a = p.parse_args(argv)
     start = time.time()
     threads = set_threads(a.threads)
@@ -114,8 +121,13 @@ def main(argv=None):
         machine = machine_info("cpu", threads)
         log(f"benchmarks on {machine['cpu']} ({machine['cores']} cores), torch {machine['torch']}, "
             f"{threads} thread(s), sections: {', '.join(sections)}{' (quick)' if a.quick else ''}")
+        earlier = json.loads(path.read_text()) if a.merge and path.exists() else {}
         results = dict(machine=machine, quick=a.quick, **run_cpu_sections(sections, a.quick, threads))
-        results["gpu"] = NOT_MEASURED_GPU
+        results["gpu"] = earlier.get("gpu", NOT_MEASURED_GPU)
+        if kept := [s for s in SECTIONS if s not in results and s in earlier]:
+            results.update({s: earlier[s] for s in kept})
+            dates = earlier.get("kept_from") or {}
+            results["kept_from"] = {s: dates.get(s, earlier.get("machine", {}).get("date_utc")) for s in kept}
         results["machine"]["load_average_end"] = load_average()
         results["wall_seconds"] = round(time.time() - start, 1)
     results["goals"] = goals(results)

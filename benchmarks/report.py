@@ -47,6 +47,9 @@ def machine_section(r: dict) -> list[str]:
               "measured side by side, round after round, so they are what to read. The benchmarks use one torch "
               "thread by default: on a shared 2-core machine two threads wait on each other and timings become "
               "erratic."]
+    if kept := r.get("kept_from"):
+        lines += ["", "Sections kept from earlier runs (`bench.py --merge`), measured on: " +
+                  ", ".join(f"{k} {v}" for k, v in kept.items()) + "."]
     if r.get("quick"): lines += ["", "**Quick mode: a smoke test with tiny sizes; these numbers mean nothing.**"]
     return lines + [""]
 
@@ -130,6 +133,36 @@ def _breakdown_sentence(x: dict) -> str:
                "much as the training itself." if total > 0.3 * dense else
                "The model does much arithmetic per weight (a convolution reuses each weight at every pixel), so the "
                "per-weight work of the masks is small beside it."))
+
+
+def e2e_section(rows: list[dict], title="End-to-end throughput (CPU)") -> list[str]:
+    if not rows: return []
+    lines = [f"## {title}", "",
+             "The engine's own training loop (`hyperflux.engine.Run.train_epoch`, what `hyperflux train` runs every "
+             "epoch) on CIFAR-shaped synthetic data, against the same number of bare engine steps "
+             "(`hyperflux.engine.train_step(run, x, y)` on one fixed batch, no loader): *engine overhead* = epoch / "
+             "(steps x bare step) - 1, per round, median (goal on GPU: dense within 15 %). *train epoch* is a warm "
+             "epoch of a whole `hyperflux.engine.train` run (metrics.csv `seconds`), which adds the test-set "
+             "evaluation and the method's end of epoch.", ""]
+    head = ["arch", "batch", "steps/epoch", "method", "epoch images/s", "bare step ms", "bare images/s",
+            "engine overhead", "train epoch images/s", "warm-up s"]
+    table = []
+    for x in rows:
+        for m in ("dense", "hyperflux"):
+            if f"{m}_epoch_s" not in x: continue
+            table.append([x["arch"] + (" (compiled)" if x.get("compile") else ""), x["batch"], x["steps_per_epoch"], m,
+                          _spread(x[f"{m}_images_per_s"], 0), _f(x[f"{m}_bare_step_ms"]["median"]),
+                          _f(x[f"{m}_bare_images_per_s"]["median"], 0),
+                          f"{100 * x[f'{m}_engine_overhead']:+.1f} %",
+                          _f((x.get(f"{m}_train") or {}).get("warm_epoch_images_per_s"), 0),
+                          _f(x.get(f"{m}_warmup_s"))])
+    lines += _table(head, table)
+    lines += ["", "- *epoch images/s*: images of one epoch over the seconds of `Run.train_epoch`, median [quartiles] "
+              "(min to max) over rounds.",
+              "- *bare step ms*: one engine step on a fixed batch; *bare images/s*: what an epoch would reach if the "
+              "engine added nothing around its step.",
+              "- *warm-up s*: the first three steps (torch.compile's compilation when compiled)."]
+    return lines + [""]
 
 
 def memory_section(rows: list[dict], title="Peak memory (CPU)") -> list[str]:
@@ -264,6 +297,7 @@ def gpu_section(g: dict) -> list[str]:
              f"Measured on {m.get('gpu', 'a GPU')} ({m.get('date_utc', '')}, commit `{m.get('git_commit')}`), "
              f"batch {g['batch']}, {g['amp']} autocast, channels_last={g['channels_last']}.", ""]
     lines += train_section(g.get("train_overhead", []), "Training overhead (GPU)")
+    lines += e2e_section(g.get("e2e", []), "End-to-end throughput (GPU)")
     lines += memory_section(g.get("memory", []), "Peak memory (GPU)")
     lines += data_section(g.get("data_pipeline"), "Data pipeline (GPU)")
     return lines
@@ -278,6 +312,7 @@ def render(r: dict) -> str:
     if "machine" in r: lines += machine_section(r)
     lines += goals_section(r)
     lines += train_section(r.get("train_overhead", []))
+    lines += e2e_section(r.get("e2e", []))
     lines += memory_section(r.get("memory", []))
     lines += inference_section(r.get("sparse_inference", []))
     lines += reach_section(r.get("reach"))

@@ -24,7 +24,8 @@ def quick_results(tmp_path_factory):
 
 def test_results_have_every_section(quick_results):
     results, _ = quick_results
-    sections = {"machine", "train_overhead", "memory", "sparse_inference", "reach", "data_pipeline", "gpu", "goals"}
+    sections = {"machine", "train_overhead", "e2e", "memory", "sparse_inference", "reach", "data_pipeline", "gpu",
+                "goals"}
     assert sections <= set(results)
     assert {"cpu", "cores", "memory_gib", "torch", "command", "date_utc", "git_commit"} <= set(results["machine"])
     assert results["quick"] is True and results["gpu"]["measured"] is False
@@ -37,6 +38,17 @@ def test_train_overhead_rows(quick_results):
         assert {"model", "device", "ratio", "prune_hooks_ratio", "dense_ms", "hyperflux_ms", "prune_hooks_ms"} <= set(r)
         assert r["device"] == "cpu" and r["ratio"] > 0 and r["prune_hooks_ratio"] > 0
         assert r["extra_ops_per_step"] <= 16 and r["extra_ops_per_step_foreach_sgd"] <= 16   # masks: a fixed cost
+
+
+def test_e2e_rows(quick_results):
+    rows = quick_results[0]["e2e"]
+    assert [r["arch"] for r in rows] == ["lenet5"]
+    for r in rows:
+        assert r["steps_per_epoch"] >= 1 and r["device"] == "cpu"
+        for m in ("dense", "hyperflux"):
+            assert {f"{m}_epoch_s", f"{m}_bare_step_ms", f"{m}_images_per_s", f"{m}_bare_images_per_s",
+                    f"{m}_engine_overhead", f"{m}_train", f"{m}_warmup_s"} <= set(r)
+            assert r[f"{m}_images_per_s"]["median"] > 0 and r[f"{m}_train"]["warm_epoch_images_per_s"] > 0
 
 
 def test_memory_inference_reach_data(quick_results):
@@ -57,7 +69,8 @@ def test_memory_inference_reach_data(quick_results):
 
 def test_results_md_explains_every_section(quick_results):
     _, md = quick_results
-    for heading in ("## Machine and run", "## Training overhead (CPU)", "## Peak memory (CPU)",
+    for heading in ("## Machine and run", "## Training overhead (CPU)", "## End-to-end throughput (CPU)",
+                    "## Peak memory (CPU)",
                     "## Sparse inference (CPU)", "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU",
                     "Quick mode"):
         assert heading in md, heading
