@@ -16,6 +16,7 @@ Run alone: python benchmarks/e2e.py [--quick] [--device cuda] [--arch resnet50] 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import tempfile
@@ -79,11 +80,11 @@ def steps_per_epoch(run: engine.Run) -> int:
 
 def train_epoch_seconds(cfg: TrainConfig) -> dict:
     "A whole 2-epoch `engine.train` run: seconds of its first and second (warm) epoch from metrics.csv."
-    import pandas as pd
     cfg = TrainConfig.from_dict({**cfg.to_dict(), "epochs_prune": 2})
     with tempfile.TemporaryDirectory() as folder:
         engine.train(cfg, Path(folder) / "run")
-        seconds = pd.read_csv(Path(folder) / "run" / METRICS)["seconds"].tolist()
+        with open(Path(folder) / "run" / METRICS, newline="") as f:
+            seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
     return dict(first_epoch_s=round(seconds[0], 3), warm_epoch_s=round(seconds[1] - seconds[0], 3))
 
 

@@ -58,8 +58,16 @@ class StepSetup:
     amp: str = "off"              # off | bf16
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str | None = None   # torch.compile's mode, e.g. reduce-overhead (CUDA graphs); None: its default
+    compile_backend: str = "inductor" # aot_eager: trace and check graphs without generating code (fast, CPU tests)
     seed: int = 0
     sgd_foreach: bool | None = None   # None: torch's default (foreach on GPU, one tensor at a time on CPU)
+
+
+def compile_model(model: nn.Module, s: StepSetup):
+    "torch.compile(model) with the setup's mode and backend."
+    if s.compile_backend != "inductor": return torch.compile(model, backend=s.compile_backend)
+    return torch.compile(model, mode=s.compile_mode)
 
 
 def engine_step(model_name: str, config: str, s: StepSetup):
@@ -72,6 +80,8 @@ def engine_step(model_name: str, config: str, s: StepSetup):
                       progress=False, epochs_prune=1, epochs_regrow=0, sparsity_pct=50.0,
                       pressure=PRESSURE if method == "hyperflux" else None)
     run = engine.Run(cfg, Path(tempfile.gettempdir()) / "hyperflux-bench-unused")   # Run writes nothing itself
+    if s.compile and (s.compile_mode or s.compile_backend != "inductor"):   # a mode or backend the engine lacks
+        run.net = compile_model(run.model, s)
     if s.sgd_foreach is not None:   # the op count with SGD as on a GPU: the engine's optimiser, foreach chosen
         g = run.opt_w.param_groups[0]
         run.opt_w = torch.optim.SGD(weight_parameters(run.model), lr=g["lr"], momentum=g["momentum"],
@@ -79,6 +89,11 @@ def engine_step(model_name: str, config: str, s: StepSetup):
     torch.manual_seed(s.seed)
     x = torch.randn(s.batch, *spec["shape"], device=run.device)
     y = torch.randint(0, spec["classes"], (s.batch,), device=run.device)
+    if s.compile and s.compile_mode == "reduce-overhead":   # CUDA graphs: a new step may reuse the last one's memory
+        def step():
+            torch.compiler.cudagraph_mark_step_begin()
+            return engine.train_step(run, x, y)
+        return step, run.model
     return (lambda: engine.train_step(run, x, y)), run.model
 
 
@@ -101,11 +116,12 @@ def build_step(model_name: str, config: str, s: StepSetup):
     model, x, y = model.to(s.device), x.to(s.device), y.to(s.device)
     opt_w = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4,
                             foreach=s.sgd_foreach)   # the engine's
-    net = torch.compile(model) if s.compile else model
+    net = compile_model(model, s) if s.compile else model
     amp_dtype = {"off": None, "bf16": torch.bfloat16}[s.amp]
     dev_type = torch.device(s.device).type
 
     def step():
+        if s.compile and s.compile_mode == "reduce-overhead": torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss = F.cross_entropy(net(x), y, label_smoothing=0.1)
         opt_w.zero_grad(set_to_none=True)
@@ -197,12 +213,13 @@ def measure_model(model_name: str, s: StepSetup, rounds: int, repeat: int, confi
 
 
 def run(models: list[str], device: str = "cpu", quick: bool = False, amp: str = "off", channels_last: bool = False,
-        compile_modes=(False,), rounds: int | None = None) -> list[dict]:
+        compile_modes=(False,), rounds: int | None = None, batch: int | None = None) -> list[dict]:
     "The train_overhead rows of results.json."
     rows = []
     for name in models:
         for comp in compile_modes:
-            s = StepSetup(device=device, batch=MODELS[name]["batch"]["cuda" if device.startswith("cuda") else "cpu"],
+            s = StepSetup(device=device,
+                          batch=batch or MODELS[name]["batch"]["cuda" if device.startswith("cuda") else "cpu"],
                           amp=amp, channels_last=channels_last, compile=comp)
             big = name in ("resnet50", "vgg19") and not device.startswith("cuda")
             r = rounds or (2 if quick else (4 if big else 21))

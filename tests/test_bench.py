@@ -74,3 +74,34 @@ def test_results_md_explains_every_section(quick_results):
                     "## Sparse inference (CPU)", "## Compute to reach a sparsity", "## Data pipeline (CPU)", "## GPU",
                     "Quick mode"):
         assert heading in md, heading
+
+
+@pytest.fixture(scope="module")
+def gpu_dry_run(tmp_path_factory):
+    "benchmarks/gpu_check.py's whole check on CPU with tiny sizes (compile through aot_eager: no code generation)."
+    out = tmp_path_factory.mktemp("gpu_check")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
+                           "--backend", "aot_eager", "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "results.json").read_text())["gpu"], (out / "RESULTS.md").read_text()
+
+
+def test_gpu_check_dry_run_writes_every_step(gpu_dry_run):
+    gpu, md = gpu_dry_run
+    assert gpu["measured"] is False and gpu["dry_run"] is True and gpu["steps_done"] == ["overhead", "e2e", "compile"]
+    assert {r["model"] for r in gpu["train_overhead"]} == {"lenet300", "lenet5"}
+    assert all({"ratio", "fixed_masks_ratio", "extra_ops_per_step"} <= set(r) for r in gpu["train_overhead"])
+    assert [r["arch"] for r in gpu["e2e"]] == ["lenet5"] and gpu["e2e"][0]["dense_images_per_s"]["median"] > 0
+    (row,) = gpu["compile"]
+    assert "error" not in row, row.get("traceback")
+    for m in ("dense", "hyperflux"):
+        assert row[f"{m}_graphs"] >= 1 and row[f"{m}_recompiles"] == 0 and row[f"{m}_speedup"]["median"] > 0
+    for heading in ("## GPU", "A dry run", "## Training overhead", "## End-to-end throughput", "## torch.compile"):
+        assert heading in md, heading
+
+
+def test_gpu_check_script_is_valid_bash():
+    script = ROOT / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert "gpu_check.py --device cuda" in script.read_text()
