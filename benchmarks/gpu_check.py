@@ -48,7 +48,7 @@ def plan(device: str, quick: bool) -> dict:
                     compile_modes=["default"] + (["reduce-overhead"] if device.startswith("cuda") else []),
                     rounds=2, batch=16)
     return dict(overhead=["lenet300", "lenet5", "resnet50", "vgg19"], e2e="resnet50", e2e_images=12800, e2e_batch=128,
-                compile=["lenet5", "resnet50"], compile_modes=["default", "reduce-overhead"], rounds=None, batch=128)
+                compile=["resnet50", "lenet5"], compile_modes=["default", "reduce-overhead"], rounds=None, batch=128)
 
 
 def dynamo_stats() -> dict:
@@ -88,14 +88,18 @@ def compile_row(model: str, mode: str, s: StepSetup, rounds: int, repeat: int) -
     return row
 
 
-def compile_rows(models: list[str], modes: list[str], device: str, quick: bool, backend: str) -> list[dict]:
-    "One compile row per model and mode; a mode that fails is recorded with its error."
+def compile_rows(models: list[str], modes: list[str], device: str, quick: bool, backend: str,
+                 deadline: float = float("inf")) -> list[dict]:
+    "One compile row per model and mode; a mode that fails is recorded with its error, one past `deadline` skipped."
     rows = []
     for model in models:
         batch = train_overhead.MODELS[model]["batch"]["cuda" if device.startswith("cuda") else "cpu"]
         s = StepSetup(device=device, batch=16 if quick else batch, amp="bf16" if device.startswith("cuda") else "off",
                       channels_last=True, compile_backend=backend)
         for mode in modes:
+            if time.time() > deadline:
+                rows.append(dict(model=model, mode=mode, backend=backend, error="skipped: past the time budget"))
+                continue
             log(f"compile: {model}, mode {mode}, backend {backend}")
             try: rows.append(compile_row(model, mode, s, rounds=2 if quick else 7, repeat=1 if quick else 5))
             except Exception as e:   # noqa: BLE001  (reduce-overhead may not work with every model: say so)
@@ -106,7 +110,7 @@ def compile_rows(models: list[str], modes: list[str], device: str, quick: bool, 
     return rows
 
 
-def run_step(name: str, p: dict, device: str, quick: bool, backend: str):
+def run_step(name: str, p: dict, device: str, quick: bool, backend: str, deadline: float):
     "The result of one step of the check."
     amp = "bf16" if device.startswith("cuda") else "off"
     if name == "overhead":
@@ -115,7 +119,7 @@ def run_step(name: str, p: dict, device: str, quick: bool, backend: str):
     if name == "e2e":
         return e2e.run([p["e2e"]], device, quick, batch=p["e2e_batch"], images=p["e2e_images"], amp=amp,
                        channels_last=True, rounds=1 if quick else 3)
-    return compile_rows(p["compile"], p["compile_modes"], device, quick, backend)
+    return compile_rows(p["compile"], p["compile_modes"], device, quick, backend, deadline)
 
 
 def section_header(device: str, quick: bool, backend: str, threads: int) -> dict:
@@ -170,7 +174,8 @@ def main(argv=None):
             gpu["steps_skipped"][name] = f"past the time budget of {a.budget:.0f} s"
             continue
         t = time.time()
-        gpu[{"overhead": "train_overhead"}.get(name, name)] = run_step(name, sizes, a.device, a.quick, a.backend)
+        gpu[{"overhead": "train_overhead"}.get(name, name)] = run_step(name, sizes, a.device, a.quick, a.backend,
+                                                                    start + a.budget)
         gpu["steps_done"].append(name)
         gpu[f"{name}_seconds"] = round(time.time() - t, 1)
         gpu["wall_seconds"] = round(time.time() - start, 1)
