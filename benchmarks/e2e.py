@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, ratio_summary, set_threads, summary, sync  # noqa: E402
+from common import log, masks_channels_last, ratio_summary, set_threads, summary, sync  # noqa: E402
 
 from hyperflux import engine  # noqa: E402
 from hyperflux.config import TrainConfig  # noqa: E402
@@ -98,6 +98,7 @@ def measure(arch: str, device: str = "cpu", batch: int = 32, images: int = 256, 
         runs = {m: engine.Run(make_config(arch, m, device, batch, images, amp, channels_last, compile),
                               Path(folder) / m) for m in methods}
         steps = steps_per_epoch(runs[methods[0]])
+        row["masks_channels_last"] = {m: masks_channels_last(run) for m, run in runs.items()}
         for m, run in runs.items():   # warm up (compile, cuDNN autotuning, lazy optimiser state)
             t = time.perf_counter()
             bare_steps(run, 3)

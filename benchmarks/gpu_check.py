@@ -127,7 +127,8 @@ def section_header(device: str, quick: bool, backend: str, threads: int) -> dict
     real = device.startswith("cuda") and not quick
     head = dict(measured=real, dry_run=not real, batch=128, amp="bf16" if device.startswith("cuda") else "off",
                 channels_last=True, compile_backend=backend, machine=machine_info(device, threads), steps_done=[],
-                steps_skipped={})
+                steps_skipped={}, masks_channels_last="the engine's Runs get channels_last views of the masked conv "
+                "weights (hyperflux.masks.to_channels_last), from the benchmark where the engine does not do it yet")
     if not real: head["reason"] = f"dry run of benchmarks/gpu_check.py on {device}{' (quick)' if quick else ''}"
     return head
 

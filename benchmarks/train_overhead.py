@@ -31,7 +31,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import count_compute_ops, interleaved, log, ratio_summary, set_threads, summary  # noqa: E402
+from common import (count_compute_ops, interleaved, log, masks_channels_last, ratio_summary,  # noqa: E402
+                    set_threads, summary)
 
 from hyperflux.masks import (attach_masks, mask_banks, mask_parameters, prunable_layers,  # noqa: E402
                              weight_parameters)
@@ -80,6 +81,7 @@ def engine_step(model_name: str, config: str, s: StepSetup):
                       progress=False, epochs_prune=1, epochs_regrow=0, sparsity_pct=50.0,
                       pressure=PRESSURE if method == "hyperflux" else None)
     run = engine.Run(cfg, Path(tempfile.gettempdir()) / "hyperflux-bench-unused")   # Run writes nothing itself
+    masks_channels_last(run)
     if s.compile and (s.compile_mode or s.compile_backend != "inductor"):   # a mode or backend the engine lacks
         run.net = compile_model(run.model, s)
     if s.sgd_foreach is not None:   # the op count with SGD as on a GPU: the engine's optimiser, foreach chosen
