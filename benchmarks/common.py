@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from hyperflux.masks import count_compute_ops  # noqa: F401  (compute operators of one step, for the benchmarks)
+from hyperflux.masks import mask_banks, to_channels_last
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,3 +137,12 @@ def current_rss_mib() -> float:
 def log(msg: str):
     "Progress line on stderr (results go to files)."
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def masks_channels_last(run) -> str:
+    "Where a CUDA channels_last run's 4-D masked weights get channels_last views: 'engine', 'benchmark' or 'no'."
+    if not (run.device.type == "cuda" and run.cfg.channels_last and run.convnet): return "no"
+    banks = mask_banks(run.model)
+    if all(b.channels_last == [len(s) == 4 for s in b.shapes] for b in banks): return "engine"
+    to_channels_last(run.model)   # the engine does not re-lay the flat buffers yet: do it before the first step
+    return "benchmark"

@@ -1,12 +1,13 @@
 """Training overhead: one Hyperflux training step over one dense training step, same model, batch and weight optimiser.
 
 Configurations (built by `build_step`):
-- dense:        the plain model, SGD (momentum 0.9, weight decay 5e-4) on its weights; the baseline.
-- hyperflux:    the engine's step: masks attached (hyperflux.masks), SGD on the weights, fused Adam (lr 1e-3) on the
-                mask logits, and the Hyperflux method's `after_backward` (Pressure.add_gradient) between backward and
-                the optimiser steps, exactly as `hyperflux.engine.Run.train_step` orders them.
-- fixed_masks:  masks attached but frozen, every weight present: what a method that does not learn masks (dense, GMP,
-                IMP, ...) trains through in the engine.
+- dense:        the plain model (no masks: the engine cannot train it, so this step is the benchmark's own copy of
+                the engine's), SGD (momentum 0.9, weight decay 5e-4) on its weights; the baseline.
+- hyperflux:    the engine's own step, `hyperflux.engine.train_step(run, x, y)` of a `Run` of the Hyperflux method
+                (constant pressure) on synthetic data of the model's input shape: masks attached, SGD on the weights,
+                fused Adam on the mask logits, the pressure gradient between backward and the optimiser steps.
+- fixed_masks:  the engine's own step of a `Run` of the dense method: masks attached but frozen, every weight present,
+                what every method that does not learn masks (dense, GMP, IMP, ...) trains through.
 - prune_hooks:  the peer: torch.nn.utils.prune.custom_from_mask on the same layers (a forward pre-hook multiplies
                 weight_orig by a fixed mask), SGD on the weights; masks are not learned.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +31,14 @@ from torch import nn
 from torch.nn.utils import prune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import count_compute_ops, interleaved, log, ratio_summary, set_threads, summary  # noqa: E402
+from common import (count_compute_ops, interleaved, log, masks_channels_last, ratio_summary,  # noqa: E402
+                    set_threads, summary)
 
 from hyperflux.masks import (attach_masks, mask_banks, mask_parameters, prunable_layers,  # noqa: E402
                              weight_parameters)
 from hyperflux.models import get_model  # noqa: E402
+from hyperflux import engine  # noqa: E402
 from hyperflux.config import TrainConfig  # noqa: E402
-from hyperflux.methods import MethodContext, method_info  # noqa: E402
 
 # model -> input shape, classes and the batch sizes used per device
 MODELS = {
@@ -56,52 +59,77 @@ class StepSetup:
     amp: str = "off"              # off | bf16
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str | None = None   # torch.compile's mode, e.g. reduce-overhead (CUDA graphs); None: its default
+    compile_backend: str = "inductor" # aot_eager: trace and check graphs without generating code (fast, CPU tests)
     seed: int = 0
     sgd_foreach: bool | None = None   # None: torch's default (foreach on GPU, one tensor at a time on CPU)
 
 
+def compile_model(model: nn.Module, s: StepSetup):
+    "torch.compile(model) with the setup's mode and backend."
+    if s.compile_backend != "inductor": return torch.compile(model, backend=s.compile_backend)
+    return torch.compile(model, mode=s.compile_mode)
+
+
+def engine_step(model_name: str, config: str, s: StepSetup):
+    "The engine's own step (`hyperflux.engine.train_step`) of a Run of `config` on a fixed batch, and the Run's model."
+    spec = MODELS[model_name]
+    method = {"hyperflux": "hyperflux", "fixed_masks": "dense"}[config]
+    data = dict(shape=list(spec["shape"]), num_classes=spec["classes"], train_size=s.batch, test_size=s.batch)
+    cfg = TrainConfig(arch=model_name, dataset="synthetic", method=method, data_options=data, batch_size=s.batch,
+                      device=s.device, amp=s.amp, channels_last=s.channels_last, compile=s.compile, seed=s.seed,
+                      progress=False, epochs_prune=1, epochs_regrow=0, sparsity_pct=50.0,
+                      pressure=PRESSURE if method == "hyperflux" else None)
+    run = engine.Run(cfg, Path(tempfile.gettempdir()) / "hyperflux-bench-unused")   # Run writes nothing itself
+    masks_channels_last(run)
+    if s.compile and (s.compile_mode or s.compile_backend != "inductor"):   # a mode or backend the engine lacks
+        run.net = compile_model(run.model, s)
+    if s.sgd_foreach is not None:   # the op count with SGD as on a GPU: the engine's optimiser, foreach chosen
+        g = run.opt_w.param_groups[0]
+        run.opt_w = torch.optim.SGD(weight_parameters(run.model), lr=g["lr"], momentum=g["momentum"],
+                                    weight_decay=g["weight_decay"], foreach=s.sgd_foreach)
+    torch.manual_seed(s.seed)
+    x = torch.randn(s.batch, *spec["shape"], device=run.device)
+    y = torch.randint(0, spec["classes"], (s.batch,), device=run.device)
+    if s.compile and s.compile_mode == "reduce-overhead":   # CUDA graphs: a new step may reuse the last one's memory
+        def step():
+            torch.compiler.cudagraph_mark_step_begin()
+            return engine.train_step(run, x, y)
+        return step, run.model
+    return (lambda: engine.train_step(run, x, y)), run.model
+
+
 def build_step(model_name: str, config: str, s: StepSetup):
     "A zero-argument function doing one training step of `config` on a fixed batch, and the model it trains."
+    if config in ("hyperflux", "fixed_masks"): return engine_step(model_name, config, s)
     spec = MODELS[model_name]
     torch.manual_seed(s.seed)
     model = get_model(model_name, num_classes=spec["classes"], input_shape=spec["shape"])
     x = torch.randn(s.batch, *spec["shape"])
     y = torch.randint(0, spec["classes"], (s.batch,))
     convnet = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    opt_m, after_backward = None, (lambda: None)
-    if config in ("hyperflux", "fixed_masks"):
-        attach_masks(model, seed=s.seed, learnable=config == "hyperflux")
-    elif config == "prune_hooks":
+    if config == "prune_hooks":
         for layer in prunable_layers(model).values():
             prune.custom_from_mask(layer, "weight", torch.ones_like(layer.weight))
     elif config != "dense": raise ValueError(f"unknown configuration {config!r}; choose from {CONFIGS}")
-    if s.channels_last and convnet:
+    if s.channels_last and convnet and s.device.startswith("cuda"):   # as the engine: channels_last on GPU only
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     model, x, y = model.to(s.device), x.to(s.device), y.to(s.device)
-    params = weight_parameters(model)
-    opt_w = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4, foreach=s.sgd_foreach)   # the engine's
-    if config == "hyperflux":
-        opt_m = torch.optim.Adam(mask_parameters(model), lr=1e-3, fused=True)   # as the engine
-        cfg = TrainConfig(arch=model_name, dataset="synthetic", pressure=PRESSURE, progress=False)
-        method = method_info("hyperflux").cls(cfg)
-        ctx = MethodContext(model=model, mask_params=mask_parameters(model), weight_params=params, epoch=1)
-        method.setup(ctx)
-        after_backward = lambda: method.after_backward(ctx)
-    net = torch.compile(model) if s.compile else model
+    opt_w = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4,
+                            foreach=s.sgd_foreach)   # the engine's
+    net = compile_model(model, s) if s.compile else model
     amp_dtype = {"off": None, "bf16": torch.bfloat16}[s.amp]
     dev_type = torch.device(s.device).type
 
     def step():
+        if s.compile and s.compile_mode == "reduce-overhead": torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss = F.cross_entropy(net(x), y, label_smoothing=0.1)
         opt_w.zero_grad(set_to_none=True)
-        if opt_m: opt_m.zero_grad(set_to_none=True)
         loss.backward()
-        after_backward()
         opt_w.step()
-        if opt_m: opt_m.step()
-        return loss
+        return loss.detach()
 
     return step, model
 
@@ -187,12 +215,13 @@ def measure_model(model_name: str, s: StepSetup, rounds: int, repeat: int, confi
 
 
 def run(models: list[str], device: str = "cpu", quick: bool = False, amp: str = "off", channels_last: bool = False,
-        compile_modes=(False,), rounds: int | None = None) -> list[dict]:
+        compile_modes=(False,), rounds: int | None = None, batch: int | None = None) -> list[dict]:
     "The train_overhead rows of results.json."
     rows = []
     for name in models:
         for comp in compile_modes:
-            s = StepSetup(device=device, batch=MODELS[name]["batch"]["cuda" if device.startswith("cuda") else "cpu"],
+            s = StepSetup(device=device,
+                          batch=batch or MODELS[name]["batch"]["cuda" if device.startswith("cuda") else "cpu"],
                           amp=amp, channels_last=channels_last, compile=comp)
             big = name in ("resnet50", "vgg19") and not device.startswith("cuda")
             r = rounds or (2 if quick else (4 if big else 21))

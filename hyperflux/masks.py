@@ -18,8 +18,8 @@ from .core import HyperfluxError, atomic_torch_save
 
 # %% auto #0
 __all__ = ['LATENT_KEY', 'LOGITS_KEY', 'PRUNABLE_TYPES', 'DEFAULT_EXCLUDE', 'METADATA_OPS', 'HardMaskSTE', 'MaskBank',
-           'FusedHardMask', 'convert_state_dict', 'prunable_layers', 'attach_masks', 'mask_banks', 'is_masked',
-           'masked_layers', 'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters',
+           'FusedHardMask', 'convert_state_dict', 'prunable_layers', 'attach_masks', 'to_channels_last', 'mask_banks',
+           'is_masked', 'masked_layers', 'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters',
            'weight_parameters', 'latent_parameters', 'mask_grad_views', 'split_by_layer', 'autograd_grad', 'keep_masks',
            'prunable_count', 'kept_count', 'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks',
            'freeze_masks', 'unfreeze_masks', 'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake',
@@ -60,6 +60,7 @@ class MaskBank:
         self.shapes = [tuple(m.weight.shape) for m in layers.values()]
         self.sizes = [m.weight.numel() for m in layers.values()]
         self.offsets = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
+        self.channels_last = [False] * len(self.sizes)    # per layer: segment stored (O, H, W, I)? (to_channels_last)
         self._current: list[torch.Tensor] | None = None   # the masked views of the forward in progress
         self._keep_key, self._keep = None, None           # fixed-mask cache: logits version -> keep (None: all present)
         self._buffers: dict[str, torch.Tensor] = {}       # H and the gathered gradient, reused from step to step
@@ -74,13 +75,31 @@ class MaskBank:
     @property
     def learnable(self) -> bool: return self.logits.requires_grad
 
+    def shaped(self, piece: torch.Tensor, i: int) -> torch.Tensor:
+        "Layer `i`'s flat segment `piece` as a tensor of the layer's shape (channels_last strides where so laid out)."
+        if not self.channels_last[i]: return piece.view(self.shapes[i])
+        o, c, *kernel = self.shapes[i]
+        return piece.view(o, *kernel, c).movedim(-1, 1)
+
     def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
         "Per-layer views (model order, layer shapes) of a flat tensor laid out like the bank."
-        return [f.view(s) for f, s in zip(flat.split(self.sizes), self.shapes)]
+        return [self.shaped(f, i) for i, f in enumerate(flat.split(self.sizes))]
 
     def view(self, flat: torch.Tensor, i: int) -> torch.Tensor:
         "The view of layer `i` in a flat tensor laid out like the bank."
-        return flat[self.offsets[i]:self.offsets[i] + self.sizes[i]].view(self.shapes[i])
+        return self.shaped(flat[self.offsets[i]:self.offsets[i] + self.sizes[i]], i)
+
+    def canonical(self, flat: torch.Tensor) -> torch.Tensor:
+        "A copy of `flat` (laid out like the bank) with every layer in contiguous order: checkpoints are written so."
+        if not any(self.channels_last): return flat
+        return torch.cat([v.reshape(-1) for v in self.views(flat)])
+
+    def from_canonical(self, flat: torch.Tensor) -> torch.Tensor:
+        "A flat tensor in contiguous layer order (a checkpoint's) laid out like the bank."
+        if not any(self.channels_last): return flat
+        pieces = flat.split(self.sizes)
+        return torch.cat([p.view(s).movedim(1, -1).reshape(-1) if cl else p
+                          for p, s, cl in zip(pieces, self.shapes, self.channels_last)])
 
     def masked(self) -> torch.Tensor:
         "w * H(m) for every masked weight, in one pass: the STE when the logits learn, else a fixed multiply."
@@ -93,7 +112,7 @@ class MaskBank:
     def masked_views(self) -> list[torch.Tensor]:
         "Every layer's view of w * H(m), from one fused pass (one gathered backward when the logits learn)."
         if self.learnable and torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            return [f.view(s) for f, s in zip(FusedHardMask.apply(self.weights, self.logits, self), self.shapes)]
+            return [self.shaped(f, i) for i, f in enumerate(FusedHardMask.apply(self.weights, self.logits, self))]
         return self.views(self.masked())
 
     def buffer(self, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -135,9 +154,19 @@ class MaskBank:
         "Root forward hook (always called): the views of this forward are no longer current."
         self._current = None
 
+    def save_canonical(self, module, state_dict, prefix, local_metadata):
+        "State-dict hook: the flat parameters in contiguous layer order, whatever the bank's layout."
+        for key in (LATENT_KEY, LOGITS_KEY):
+            if prefix + key in state_dict: state_dict[prefix + key] = self.canonical(state_dict[prefix + key])
+
     def convert_old_keys(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        "Load-state-dict pre-hook: map a per-layer parametrization checkpoint onto the flat parameters."
-        if prefix + LATENT_KEY in state_dict: return
+        "Load-state-dict pre-hook: map a per-layer parametrization checkpoint (or a canonical one) onto the bank."
+        if prefix + LATENT_KEY in state_dict:
+            for key in (LATENT_KEY, LOGITS_KEY):
+                flat = state_dict.get(prefix + key)
+                if flat is not None and flat.numel() == sum(self.sizes):
+                    state_dict[prefix + key] = self.from_canonical(flat)
+            return
         if convert_state_dict(self, state_dict, prefix) == "partial":
             raise HyperfluxError("this checkpoint holds per-layer masks (the former `parametrizations` keys) that "
                                  "do not match this model's masked layers: attach masks with the same include/exclude "
@@ -186,8 +215,8 @@ def convert_state_dict(bank: MaskBank,   # the bank of the model the state dict 
     if not all(present): return "partial"
     for (w_key, m_key), shape in zip(keys, bank.shapes):
         if tuple(state_dict[w_key].shape) != shape: return "partial"
-    state_dict[prefix + LATENT_KEY] = torch.cat([state_dict.pop(w).reshape(-1) for w, _ in keys])
-    state_dict[prefix + LOGITS_KEY] = torch.cat([state_dict.pop(m).reshape(-1) for _, m in keys])
+    state_dict[prefix + LATENT_KEY] = bank.from_canonical(torch.cat([state_dict.pop(w).reshape(-1) for w, _ in keys]))
+    state_dict[prefix + LOGITS_KEY] = bank.from_canonical(torch.cat([state_dict.pop(m).reshape(-1) for _, m in keys]))
     return "converted"
 
 def _masked_weight(layer: nn.Module) -> torch.Tensor:
@@ -231,6 +260,7 @@ def attach_masks(model: nn.Module,
                  kappa: float = 0.25,               # straight-through gradient scale
                  seed: int | None = None,           # seed for the logits (None: torch's global RNG)
                  learnable: bool = True,            # False: fixed masks (no logit gradient, no STE; see freeze_masks)
+                 channels_last: bool = False,       # 4-D conv weights in channels_last order (to_channels_last)
                 ) -> nn.Module:
     "Give every prunable weight of `model` a learned mask logit, in place; return `model`."
     if masked_layers(model): raise HyperfluxError("this model already has masks; attach them once")
@@ -256,6 +286,24 @@ def attach_masks(model: nn.Module,
     model.register_forward_pre_hook(bank.pre_forward)
     model.register_forward_hook(bank.post_forward, always_call=True)
     model._register_load_state_dict_pre_hook(bank.convert_old_keys)
+    model._register_state_dict_hook(bank.save_canonical)
+    return to_channels_last(model) if channels_last else model
+
+@torch.no_grad()
+def to_channels_last(model: nn.Module) -> nn.Module:
+    "model.to(memory_format=channels_last), and every 4-D masked weight re-laid in its flat buffers to match; `model`."
+    model = model.to(memory_format=torch.channels_last)
+    for bank in mask_banks(model):
+        wanted = [len(s) == 4 for s in bank.shapes]
+        if wanted == bank.channels_last: continue
+        canonical = {id(p): bank.canonical(p.data) for p in (bank.weights, bank.logits)}
+        grads = {id(p): None if p.grad is None else bank.canonical(p.grad) for p in (bank.weights, bank.logits)}
+        bank.channels_last = wanted
+        for p in (bank.weights, bank.logits):   # the same Parameter objects: optimisers built before still hold them
+            p.data = bank.from_canonical(canonical[id(p)]).clone()
+            if grads[id(p)] is not None: p.grad = bank.from_canonical(grads[id(p)]).clone()
+        bank._buffers.clear()
+        bank._keep_key = None
     return model
 
 def mask_banks(model: nn.Module) -> list[MaskBank]:
@@ -352,9 +400,10 @@ def autograd_grad(model: nn.Module,            # the masked model whose flat par
         source = t if p is None else p
         if not any(source is s for s in targets): targets.append(source)
         k = next(j for j, s in enumerate(targets) if s is source)
-        places.append((k, None) if p is None else (k, (t.storage_offset() - p.storage_offset(), t.numel(), t.shape)))
+        places.append((k, None) if p is None else (k, (t.storage_offset() - p.storage_offset(), t.shape, t.stride())))
     grads = torch.autograd.grad(output, targets, **kwargs)
-    return [grads[k] if where is None else grads[k].view(-1)[where[0]:where[0] + where[1]].view(where[2])
+    dense = [g.contiguous() for g in grads]
+    return [dense[k] if where is None else dense[k].as_strided(where[1], where[2], dense[k].storage_offset() + where[0])
             for k, where in places]
 
 # %% ../nbs/01_masks.ipynb #bea2602f
@@ -423,7 +472,7 @@ def _baked_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     out = {}
     for name, layer in masked_layers(model).items():
         mask = mask_of(layer)
-        out[name] = (mask.latent * (mask.logits >= 0)).clone()
+        out[name] = (mask.latent * (mask.logits >= 0)).contiguous()
     return out
 
 def baked_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -445,8 +494,8 @@ def mask_state(model: nn.Module) -> dict:
     for name, layer in masked_layers(model).items():
         mask = mask_of(layer)
         keep = mask.logits >= 0
-        state["logits"][name] = mask.logits.clone()
-        state["pruned_latent"][name] = (mask.latent * ~keep).clone()
+        state["logits"][name] = mask.logits.clone(memory_format=torch.contiguous_format)
+        state["pruned_latent"][name] = (mask.latent * ~keep).contiguous()
         state["kappa"][name] = mask.kappa
     return state
 
@@ -511,7 +560,8 @@ def remove_masks(model: nn.Module) -> nn.Module:
         bank = mod.__dict__.pop("_hf_masks", None)
         if bank is None: continue
         del mod._parameters[LATENT_KEY], mod._parameters[LOGITS_KEY]
-        for hooks in (mod._forward_pre_hooks, mod._forward_hooks, mod._load_state_dict_pre_hooks):
+        for hooks in (mod._forward_pre_hooks, mod._forward_hooks, mod._load_state_dict_pre_hooks,
+                      mod._state_dict_hooks):
             for key in [k for k, h in hooks.items() if getattr(getattr(h, "hook", h), "__self__", None) is bank]:
                 del hooks[key]
                 mod._forward_hooks_always_called.pop(key, None)
