@@ -234,6 +234,7 @@ def test_torchvision_weights_come_from_torch_hub_cache(tmp_path, monkeypatch):
     from hyperflux.config import coerce_settings
     from hyperflux.engine import Run
     from hyperflux.executor import check_preflight
+    from hyperflux.masks import is_masked, latent_weight
     from hyperflux.models import get_model
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     sweep = tmp_path / "sweep.yaml"
@@ -248,10 +249,12 @@ def test_torchvision_weights_come_from_torch_hub_cache(tmp_path, monkeypatch):
     torch.save(weights, cache / "resnet50-0676ba61.pth")
     check_preflight(specs, tmp_path / "runs", download=False)
     run = Run(coerce_settings({**specs[0].config, "device": "cpu"}), tmp_path / "runs" / specs[0].folder_name)
-    here = run.model.state_dict()
-    for name, w in weights.items():   # a masked layer keeps its loaded weight as the parametrization's original
-        latent = here.get(name, here.get(name.removesuffix(".weight") + ".parametrizations.weight.original"))
-        assert latent is not None and torch.equal(latent.cpu(), w), name
+    modules = dict(run.model.named_modules())
+    for name, w in weights.items():   # a masked layer keeps its loaded weight as its latent weight
+        layer_name, _, kind = name.rpartition(".")
+        layer = modules[layer_name]
+        loaded = latent_weight(layer) if kind == "weight" and is_masked(layer) else getattr(layer, kind)
+        assert torch.equal(loaded.detach().cpu(), w), name
 
 
 def test_forked_tutorial_metric_joins_a_sweep(venv_bin, tmp_path):
