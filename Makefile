@@ -91,5 +91,5 @@ BENCH_FLAGS ?=
 bench: install
 	@echo ">>> make bench: training overhead, peak memory, sparse inference, compute to reach a sparsity and data"
 	@echo ">>> pipeline on CPU (about 15 minutes) -> benchmarks/results.json and benchmarks/RESULTS.md"
-	@echo ">>> (BENCH_FLAGS=--quick for a smoke test; python benchmarks/bench.py --device cuda on a GPU machine)"
+	@echo ">>> (BENCH_FLAGS=--quick for a smoke test; on a GPU machine: bash benchmarks/gpu_check.sh, about 6 minutes)"
 	$(BIN)/python benchmarks/bench.py $(BENCH_FLAGS)

@@ -138,6 +138,7 @@ class Table:
     stem: str            # file name without suffix (.md, .tex, .csv)
     df: pd.DataFrame     # the table, already formatted as text where it matters
     caption: str         # what it shows
+    data: pd.DataFrame | None = None   # tidy numbers for the CSV (default: `df` as shown)
 
 FIGURES: dict[str, tuple[str, Callable]] = {}   # name -> (title, function(runs) -> [Figure])
 TABLES: dict[str, tuple[str, Callable]] = {}    # name -> (title, function(runs) -> [Table])
@@ -689,10 +690,14 @@ def accuracy_table(runs: pd.DataFrame) -> list[Table]:
                      "achieved sparsity (%)": f"{r.sparsity:.2f}", "seeds": r.n,
                      "ours: accuracy (%)": _mean_std(vals.test_acc_pct),
                      "reported accuracy (%)": reported_accuracy(r.arch, r.dataset, r.method, r.target)})
+    tidy = pd.DataFrame({"arch": s.arch, "dataset": s.dataset, "method": s.method, "sparsity_pct": s.target,
+                         "seeds": s.n, "acc_mean": s.acc_mean, "acc_std": s.acc_std,
+                         "achieved_sparsity_pct": s.sparsity})
     return [Table("accuracy", pd.DataFrame(rows),
                   "Final test accuracy (mean ± std over seeds) at each target sparsity, and the value reported by the "
                   "authors for the same model, data set, method and sparsity where one exists (source in brackets: "
-                  "authors-code = their dense checkpoints, draft-2024 = an early internal draft).")]
+                  "authors-code = their dense checkpoints, draft-2024 = an early internal draft). The CSV holds the "
+                  "numbers: one row per arch, data set, method and target sparsity.", data=tidy)]
 
 @table("accuracy_by_sparsity", "Accuracy at each sparsity (compact)")
 def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
@@ -804,7 +809,7 @@ def _save_table(t: Table, title: str, figures_dir: Path) -> dict:
     stem = figures_dir / "tables" / t.stem
     atomic_write(stem.with_suffix(".md"), markdown_table(t.df))
     atomic_write(stem.with_suffix(".tex"), latex_table(t.df, t.caption, f"tab:{t.stem}"))
-    atomic_write(stem.with_suffix(".csv"), t.df.to_csv(index=False))
+    atomic_write(stem.with_suffix(".csv"), (t.df if t.data is None else t.data).to_csv(index=False))
     return dict(name=t.stem, title=title, status="made", caption=t.caption,
                 files=[_rel(stem.with_suffix(s), figures_dir) for s in (".md", ".tex", ".csv")])
 
