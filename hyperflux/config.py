@@ -77,15 +77,27 @@ class TrainConfig:
     pruning_target_factor: float = setting(1.0, "pruning-stage target density = final density x this "
                                            "(11.5/13 in final-sub)")
     # regrowth (A.9): pressure off, weight lr reset + cosine, mask lr reset x scale then x decay per epoch
-    regrowth: str = setting("budgeted", "regrowth mode: budgeted lands exactly on the target, paper follows the "
-                            "paper's schedule")
+    # held is the default: budgeted cut 20-45 % of the present weights after every regrowth epoch (issue 11)
+    regrowth: str = setting("held", "regrowth mode: held keeps the count at the target every few steps (weights "
+                            "swap in and out), budgeted projects onto the target after every regrowth epoch, "
+                            "paper follows the paper's schedule")
     regrow_lr: float = setting(1e-3, "weight learning rate at the start of the regrowth stage")
     regrow_lr_end: float = setting(1e-4, "weight learning rate at the end of the regrowth stage")
-    regrow_mask_lr_scale: float = setting(5.0, "mask learning rate of the first regrowth epoch = mask_lr x this")
+    regrow_mask_lr_scale: float | None = setting(None, "mask learning rate of the first regrowth epoch = mask_lr "
+                                                 "x this (default: 5 for paper and budgeted, 1 for held)")
     regrow_mask_decay: float = setting(0.75, "factor of the mask learning rate per regrowth epoch")
     regrow_mask_zero_after: int = setting(50, "regrowth epochs after which the mask learning rate is zero")
-    regrow_freeze_epochs: int = setting(1, "budgeted regrowth: masks stay fixed in the last N epochs (the weights "
+    regrow_freeze_epochs: int = setting(1, "budgeted and held regrowth: masks stay fixed in the last N epochs "
+                                        "(the weights "
                                         "fine-tune the final mask)")
+    # density control (hyperflux.control): the once-per-epoch scheduler strays far from E(e) (issue 11)
+    control: str = setting("epoch", "pressure control: epoch (the paper's update once per epoch) or pi "
+                           "(proportional-integral on ln(density / E(t)), every few steps)")
+    control_every: int = setting(0, "steps between control actions (pi, funnel, held budget); 0: 1/20 of an epoch")
+    pi_gains: tuple[float, float] = setting((1.0, 1.0), "(kp, ki) of pi control: gamma per unit log error; "
+                                            "per epoch and unit log error")
+    funnel: float = setting(0.0, "half-width (ln units) of a band E(t) e^(+-w) the density is held in while "
+                            "pruning, w narrowing to 0 at the end of pruning; 0: no band")
     # engine
     amp: str = setting("auto", "mixed precision: auto (bf16 on GPU, off on CPU), bf16, fp16 or off")
     channels_last: bool = setting(True, "channels-last memory format for conv nets on GPU")
@@ -98,7 +110,7 @@ class TrainConfig:
 
     def __post_init__(self):
         "Lists (from JSON or YAML) become tuples."
-        for name in ("mask_init", "pressure_layers", "step_pressure"):
+        for name in ("mask_init", "pressure_layers", "step_pressure", "pi_gains"):
             value = getattr(self, name)
             if isinstance(value, list): setattr(self, name, tuple(value))
 
@@ -192,7 +204,8 @@ def coerce_value(name: str,                 # a TrainConfig field
     return _convert(value, hint, where)
 
 # %% ../nbs/05_config.ipynb #62e91dc4
-_CHOICES = dict(optimizer=("sgd", "adam"), regrowth=("budgeted", "paper"), amp=("auto", "bf16", "fp16", "off"))
+_CHOICES = dict(optimizer=("sgd", "adam"), regrowth=("budgeted", "held", "paper"), amp=("auto", "bf16", "fp16", "off"),
+                control=("epoch", "pi"))
 _RANGES = [  # (field, test, what the value must be)
     ("sparsity_pct", lambda v: 0 < v < 100, "must be in (0, 100)"),
     ("epochs_prune", lambda v: v >= 1, "must be a positive number of epochs"),
@@ -200,6 +213,9 @@ _RANGES = [  # (field, test, what the value must be)
     ("batch_size", lambda v: v >= 1, "must be positive"),
     ("pressure", lambda v: v is None or v >= 0, "must be >= 0"),
     ("max_batches", lambda v: v is None or v >= 1, "must be positive"),
+    ("regrow_mask_lr_scale", lambda v: v is None or v >= 0, "must be >= 0"),
+    ("control_every", lambda v: v >= 0, "must be >= 0 (0: 1/20 of an epoch)"),
+    ("funnel", lambda v: v >= 0, "must be >= 0 (a half-width in ln units)"),
 ]
 
 def check_settings(cfg: TrainConfig,          # the settings to check
@@ -215,7 +231,7 @@ def check_settings(cfg: TrainConfig,          # the settings to check
         if not ok(value): raise HyperfluxError(f"{_label(name, source, flags)} {rule}, got {value}")
     choices = dict(_CHOICES, arch=available_archs(), dataset=available_datasets(), method=available_methods())
     whats = dict(arch="architecture", dataset="dataset", method="method", optimizer="optimizer",
-                 regrowth="regrowth mode", amp="amp mode")
+                 regrowth="regrowth mode", amp="amp mode", control="control mode")
     for name, allowed in choices.items():
         try: check_choice(getattr(cfg, name), allowed, whats[name])
         except HyperfluxError as e: raise HyperfluxError(f"{source}: {e}" if source else str(e)) from None
@@ -274,7 +290,7 @@ def coerce_settings(settings: dict,                  # TrainConfig fields of one
     return recipe(arch, dataset, **given).validate(source, flags)
 
 # %% ../nbs/05_config.ipynb #49652ed8
-ENGINE_VERSION: int = 1  # bump with every change that changes numbers (and update the pinned run in 07a_engine)
+ENGINE_VERSION: int = 2  # bump with every change that changes numbers (and update the pinned run in 07a_engine)
 
 def results_settings(cfg: TrainConfig) -> dict:
     "The settings of `cfg` that change results and differ from TrainConfig's defaults, JSON-ready (typed: 1 -> 1.0)."

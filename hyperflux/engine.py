@@ -23,9 +23,8 @@ from .config import ENGINE_VERSION, TrainConfig, run_key
 from .core import HyperfluxError, atomic_torch_save, atomic_write_json, get_device, set_seed
 from .data import get_data
 from .inits import resolve_init
-from .masks import (attach_masks, kept_count, latent_weight, layer_density, mask_of, mask_parameters,
-                             masked_layers, prunable_count, save_baked, weight_parameters,
-                             add_present_weight_decay_)
+from .masks import (attach_masks, kept_count, layer_density, mask_parameters, prunable_count, save_baked,
+                             to_channels_last, weight_parameters, add_present_weight_decay_)
 from .methods import Method, MethodContext, method_info
 from .models import get_model, load_pretrained
 from .pressure import FlipCounter
@@ -95,7 +94,7 @@ class Run:
         attach_masks(model, init=cfg.mask_init, kappa=cfg.kappa, seed=cfg.seed)
         self.convnet = any(isinstance(m, nn.Conv2d) for m in model.modules())
         if self.device.type == "cuda" and cfg.channels_last and self.convnet:
-            model = model.to(memory_format=torch.channels_last)
+            model = to_channels_last(model)   # also re-lays the masked conv weights in the flat buffer
         self.model = model.to(self.device)
         self.method: Method = method_info(cfg.method).cls(cfg)
         self.mask_params = mask_parameters(self.model)
@@ -109,11 +108,17 @@ class Run:
         self.net = self._wrap(self.model)
         self.flips = FlipCounter(self.model)
         self.ctx = MethodContext(model=self.model, mask_params=self.mask_params,
-                                 weight_params=weight_parameters(self.model), device=self.device, rank=self.rank, world=self.world,
-                                 input_shape=tuple(self.data.input_shape), density_pct=self.global_density_pct,
+                                 weight_params=weight_parameters(self.model), device=self.device, rank=self.rank,
+                                 world=self.world, input_shape=tuple(self.data.input_shape),
+                                 steps_per_epoch=self.steps_per_epoch(), density_pct=self.global_density_pct,
                                  batches=self.scoring_batches, reset_weight_optimizer=self.reset_weight_optimizer)
         self.rows: list[dict] = []
         self.method.setup(self.ctx)
+
+    def steps_per_epoch(self) -> int:
+        "Optimiser steps in one epoch (the training batches, capped by max_batches)."
+        batches = len(self.data.train)
+        return batches if self.cfg.max_batches is None else min(batches, self.cfg.max_batches)
 
     @property
     def epoch(self) -> int: return self.ctx.epoch
@@ -209,7 +214,7 @@ class Run:
         loader = self.data.train
         loader.set_epoch(epoch)
         total, n = torch.zeros((), device=self.device), 0
-        batches = len(loader) if self.cfg.max_batches is None else min(len(loader), self.cfg.max_batches)
+        batches = self.steps_per_epoch()
         bar = tqdm(total=batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False,
                    disable=not self.cfg.progress or self.rank != 0)
         for i, (x, y) in enumerate(loader):
@@ -226,11 +231,14 @@ class Run:
         return evaluate(self.model, self.data.test, self.device, self.amp_dtype, self.world)
 
     def end_epoch(self, epoch: int, row: dict) -> dict:
-        "The method's end of `epoch`: observe, then change the masks; the row with their columns."
+        "The method's end of `epoch`: observe, then change the masks; the row (one model) with their columns."
         self.ctx.test_acc_pct = row["test_acc_pct"]
         row.update(self.method.metrics(self.ctx))
-        row.update(self.method.update_masks(self.ctx))
-        row["density_pct"] = self.global_density_pct()   # after any end-of-epoch mask change
+        changes = self.method.update_masks(self.ctx)
+        row.update(changes)
+        if changes or self.global_density_pct() != row["density_pct"]:   # the masks changed: measure the new model
+            row.update(test_acc_pre_pct=row["test_acc_pct"], density_pre_pct=row["density_pct"],
+                       test_acc_pct=self.evaluate(), density_pct=self.global_density_pct())
         row["reference_density_pct"] = self.method.reference_density_pct(epoch)
         if self.cfg.log_layers:
             row.update({rf.layer_column(r["layer"]): r["density_pct"] for r in layer_density(self.model)})
@@ -359,7 +367,7 @@ def _finish(run: Run, out: Path, start: float) -> dict:
                  target_sparsity_pct=cfg.sparsity_pct, test_acc_pct=acc, density_pct=dens, sparsity_pct=100.0 - dens,
                  epochs=cfg.epochs, epochs_prune=cfg.epochs_prune, epochs_regrow=cfg.epochs_regrow,
                  prunable=prunable_count(run.model), world_size=run.world, masks_agree_across_ranks=run.masks_agree(),
-                 seconds=time.time() - start)
+                 seconds=time.time() - start, **run.method.summary(run.ctx, run.rows))
     if run.rank == 0:
         save_baked(run.model, out / rf.MODEL, out / rf.MASKS)
         if law := run.method.law_rows(): rf.write_csv(out / rf.LAW, law, rf.LAW_COLUMNS)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .control import DensityControl, hold_count, tracking_error
 from .core import keep_count
 from .masks import mask_parameters, prunable_count
-from .methods import Method, MethodContext, cosine, register_method, two_stage_lr
+from .methods import Method, MethodContext, register_method, two_stage_lr
 from .pressure import ConstantPressure, Pressure, StepPressure, TrajectoryScheduler
 
 # %% auto #0
@@ -62,8 +63,12 @@ class Hyperflux(Method):
                                    aggressivity=c.aggressivity)
 
     def setup(self, ctx: MethodContext):
-        self.pressure = Pressure(ctx.model, self.cfg.pressure_layers, self.cfg.pressure_normaliser)
-        self.target_keep = keep_count(prunable_count(ctx.model), 100.0 - self.cfg.sparsity_pct)
+        c = self.cfg
+        self.pressure = Pressure(ctx.model, c.pressure_layers, c.pressure_normaliser)
+        self.target_keep = keep_count(prunable_count(ctx.model), 100.0 - c.sparsity_pct)
+        self.control = DensityControl(ctx.mask_params, getattr(self.scheduler, "trajectory", None), ctx.steps_per_epoch,
+                                      mode=c.control, every=c.control_every, gains=c.pi_gains, funnel=c.funnel,
+                                      hold_regrowth=c.regrowth == "held" and c.epochs_regrow > 0, exponent=c.exponent)
 
     def stage(self, epoch: int) -> str: return "prune" if epoch <= self.T else "regrow"
 
@@ -71,7 +76,7 @@ class Hyperflux(Method):
 
     def current_pressure(self, epoch: int) -> float:
         "Pressure multiplier P used during `epoch`."
-        if self.stage(epoch) == "prune": return self.scheduler.pressure
+        if self.stage(epoch) == "prune": return self.control.pressure(self.scheduler.pressure)
         if self.cfg.regrowth == "paper" and self.regrow_index(epoch) == 0: return self.scheduler.pressure  # E.3
         return 0.0
 
@@ -81,9 +86,15 @@ class Hyperflux(Method):
         weight_lr = two_stage_lr(c, epoch, regrow_delay=1 if paper else 0)
         if self.stage(epoch) == "prune" or (paper and self.regrow_index(epoch) == 0): return weight_lr, c.mask_lr
         k = self.regrow_index(epoch) - (1 if paper else 0)
-        frozen = c.regrowth == "budgeted" and k >= c.epochs_regrow - c.regrow_freeze_epochs
+        frozen = c.regrowth in ("budgeted", "held") and k >= c.epochs_regrow - c.regrow_freeze_epochs
         if frozen or k >= c.regrow_mask_zero_after: return weight_lr, 0.0
-        return weight_lr, c.mask_lr * c.regrow_mask_lr_scale * c.regrow_mask_decay ** k
+        return weight_lr, c.mask_lr * self.regrow_mask_lr_scale() * c.regrow_mask_decay ** k
+
+    def regrow_mask_lr_scale(self) -> float:
+        "Mask lr scale of the first regrowth epoch: the setting, else 1 for held (fewer swaps) and 5 otherwise."
+        c = self.cfg
+        if c.regrow_mask_lr_scale is not None: return c.regrow_mask_lr_scale
+        return 1.0 if c.regrowth == "held" else 5.0
 
     def after_backward(self, ctx: MethodContext):
         if self.cfg.law:   # accumulate flux (before pressure) for the epoch-mean minimum flux
@@ -91,11 +102,12 @@ class Hyperflux(Method):
             if self.flux_sum is None: self.flux_sum = [torch.zeros_like(g) for g in grads]
             torch._foreach_sub_(self.flux_sum, grads)
             self.flux_steps += 1
+        self.control.step(ctx.epoch, self.stage(ctx.epoch), self.target_keep)
         self.pressure.add_gradient(self.current_pressure(ctx.epoch))
 
     def metrics(self, ctx: MethodContext) -> dict:
         epoch, P = ctx.epoch, self.current_pressure(ctx.epoch)
-        out = dict(gamma=getattr(self.scheduler, "gamma", float("nan")), pressure=P)
+        out = dict(gamma=self.control.gamma(getattr(self.scheduler, "gamma", float("nan"))), pressure=P)
         if self.cfg.law and self.flux_sum is not None and self.stage(epoch) == "prune":
             out["flux_min"] = self._mean_flux_min(ctx)
             self.law.append(dict(epoch=epoch, saliency_min=self.pressure.per_weight(P), density_pct=ctx.density_pct(),
@@ -105,12 +117,29 @@ class Hyperflux(Method):
         return out
 
     def update_masks(self, ctx: MethodContext) -> dict:
-        epoch = ctx.epoch
-        if self.stage(epoch) == "prune": self.scheduler.step(epoch, ctx.density_pct(), ctx.test_acc_pct)
-        if self.cfg.regrowth == "budgeted" and self.cfg.epochs_regrow > 0 and epoch >= self.T:
+        "Settle the masks (budgeted: project, held and funnel: shift onto the bounds), then step the scheduler."
+        done = self._settle(ctx)
+        if self.stage(ctx.epoch) == "prune" and self.cfg.control == "epoch":
+            self.scheduler.step(ctx.epoch, ctx.density_pct(), ctx.test_acc_pct)
+        return done
+
+    def _settle(self, ctx: MethodContext) -> dict:
+        "Move the masks onto the budget at the end of an epoch when they are off it; what was done ({}: nothing)."
+        epoch, c = ctx.epoch, self.cfg
+        project = c.regrowth == "budgeted" and c.epochs_regrow > 0 and epoch >= self.T
+        bounds = ((self.target_keep,) * 2 if project
+                  else self.control.settle_bounds(epoch, self.stage(epoch), self.target_keep))
+        if bounds is None or bounds[0] <= self.control.kept() <= bounds[1]: return {}
+        if project:
             regrown, pruned = project_to_count(ctx.model, self.target_keep)
             return dict(projected_in=regrown, projected_out=pruned)
-        return {}
+        return dict(held_count=hold_count(ctx.mask_params, *bounds))
+
+    def summary(self, ctx: MethodContext, rows: list[dict]) -> dict:
+        "tracking_error: max |ln(density / E(e))| over epochs 2..T (nan without a trajectory)."
+        trajectory = self.control.trajectory
+        if trajectory is None: return dict(tracking_error=float("nan"))
+        return dict(tracking_error=tracking_error({r["epoch"]: r["density_pct"] for r in rows}, trajectory))
 
     def reference_density_pct(self, epoch: int) -> float | None:
         "E(e) of the trajectory the scheduler follows (pruning stage only)."
@@ -127,12 +156,16 @@ class Hyperflux(Method):
         return torch.stack(mins).min().item() if mins else float("nan")
 
     def finish(self, ctx: MethodContext):
-        if self.cfg.regrowth == "budgeted" and self.cfg.epochs_regrow > 0: project_to_count(ctx.model, self.target_keep)
+        if self.cfg.epochs_regrow == 0: return
+        if self.cfg.regrowth == "budgeted": project_to_count(ctx.model, self.target_keep)
+        if self.cfg.regrowth == "held": hold_count(ctx.mask_params, self.target_keep)
 
     def law_rows(self) -> list[dict]: return self.law
 
-    def state_dict(self) -> dict: return dict(scheduler=self.scheduler.state_dict(), law=list(self.law))
+    def state_dict(self) -> dict:
+        return dict(scheduler=self.scheduler.state_dict(), law=list(self.law), control=self.control.state_dict())
 
     def load_state_dict(self, state: dict):
         self.scheduler.load_state_dict(state["scheduler"])
         self.law = list(state["law"])
+        if "control" in state: self.control.load_state_dict(state["control"])

@@ -76,6 +76,7 @@ class MethodContext:
     epoch: int = 0                                         # 1-based epoch; 0 before the first
     test_acc_pct: float = math.nan                         # this epoch's test accuracy (at its end)
     input_shape: tuple = ()                                # the shape of one input, e.g. (1, 8, 8)
+    steps_per_epoch: int = 1                               # optimiser steps in one epoch (max_batches applied)
     density_pct: Callable[[], float] = _unset              # the global density now, percent (over all ranks)
     batches: Callable[[int], list] = _unset                # n training batches of this epoch's order, for scoring
     reset_weight_optimizer: Callable[[], None] = _unset    # request: forget the weight optimiser's state
@@ -94,7 +95,10 @@ class Method:
         return cosine(self.cfg.lr, self.cfg.lr_end, epoch - 1, self.cfg.epochs), 0.0
     def after_backward(self, ctx: MethodContext): pass       # gradients are ready (unscaled)
     def metrics(self, ctx: MethodContext) -> dict: return {} # observe the epoch just trained: extra metric columns
-    def update_masks(self, ctx: MethodContext) -> dict: return {}  # end-of-epoch mask changes; what it did
+    # end-of-epoch changes of masks (or weights); what it did, {} when it changed nothing (the engine then
+    # measures the row again and keeps the values before in test_acc_pre_pct / density_pre_pct)
+    def update_masks(self, ctx: MethodContext) -> dict: return {}
+    def summary(self, ctx: MethodContext, rows: list[dict]) -> dict: return {}  # extra final.json entries
     def finish(self, ctx: MethodContext): pass               # after the last epoch, before the final evaluation
     def reference_density_pct(self, epoch: int) -> float | None: return None  # E(e) of a trajectory it follows
     def law_rows(self) -> list[dict]: return []
