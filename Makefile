@@ -15,7 +15,7 @@ help:
 	@echo "make install    create $(VENV) and install hyperflux (editable) with its dev extra"
 	@echo "make test       run every notebook in nbs/ and every test in tests/ (pytest)"
 	@echo "make test-slow  the same, including cells and tests flagged slow"
-	@echo "make check      nbdev-clean + nbdev-export must leave the git tree unchanged"
+	@echo "make check      nbdev-clean + nbdev-export must leave the git tree unchanged, and make lint passes"
 	@echo "make lint       ruff: pyflakes on hyperflux/, tests/, benchmarks/; 120 columns in nbs/, tests/, benchmarks/"
 	@echo "make readme     write README.md from nbs/index.ipynb"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
@@ -59,7 +59,7 @@ lint: install
 	$(BIN)/ruff check --select F hyperflux tests benchmarks
 	$(BIN)/ruff check --select E501 nbs tests benchmarks
 
-check: clean-nbs export readme
+check: clean-nbs export readme lint
 	@echo ">>> make check: notebooks, package and README must be unchanged in git"
 	@if [ -n "$$(git status --porcelain -- nbs hyperflux README.md)" ]; then \
 		git status --short -- nbs hyperflux README.md; \
