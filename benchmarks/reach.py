@@ -65,7 +65,7 @@ def one_run(method: str, dataset: str, target: float, runs: Path, **overrides) -
     return dict(method=method, dataset=dataset, target_sparsity_pct=target, epochs_budget=cfg.epochs,
                 epochs_prune=cfg.epochs_prune, epochs_regrow=cfg.epochs_regrow, max_batches=cfg.max_batches,
                 batch=cfg.batch_size, final_test_acc_pct=round(final["test_acc_pct"], 2),
-                final_sparsity_pct=round(final["sparsity_pct"], 3), run_seconds=round(final["seconds"], 2),
+                final_sparsity_pct=round(final["achieved_sparsity_pct"], 3), run_seconds=round(final["seconds"], 2),
                 out=str(out))
 
 

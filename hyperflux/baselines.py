@@ -16,7 +16,7 @@ from torch import nn
 
 from .core import HyperfluxError
 from .masks import kept_count, prunable_count, weight_parameters
-from .core import keep_count
+from .core import keep_for_density
 from .methods import Method, MethodContext, cosine, register_method, two_stage_lrs
 from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count
 
@@ -48,7 +48,7 @@ class FixedMaskMethod(Method):
 
     def setup(self, ctx: MethodContext):
         self.N = prunable_count(ctx.model)
-        self.target_keep = keep_count(self.N, 100.0 - self.cfg.sparsity_pct)
+        self.target_keep = keep_for_density(self.N, 100.0 - self.cfg.sparsity_pct)
 
     def kept(self, ctx: MethodContext) -> int: return int(kept_count(ctx.model))
 
@@ -187,7 +187,7 @@ class GMP(FixedMaskMethod):
         epoch, T = ctx.epoch, self.cfg.epochs_prune
         if epoch > T: return {}
         density_pct = 100.0 - cubic_sparsity_pct(epoch, T, self.cfg.sparsity_pct)
-        keep = self.target_keep if epoch == T else max(self.target_keep, keep_count(self.N, density_pct))
+        keep = self.target_keep if epoch == T else max(self.target_keep, keep_for_density(self.N, density_pct))
         if keep >= self.kept(ctx): return {}
         tau = prune_to_count(ctx.model, self.scores(ctx, "magnitude"), keep)
         self.log_step(ctx, tau)

@@ -140,6 +140,6 @@ def train_command(args) -> int:
     final = train(cfg, out)
     if dist_info()[0] == 0:
         print(f"{cfg.method} {cfg.arch}/{cfg.dataset}: test accuracy {final['test_acc_pct']:.2f} %, "
-              f"sparsity {final['sparsity_pct']:.3f} % (target {cfg.sparsity_pct:g} %), "
+              f"sparsity {final['achieved_sparsity_pct']:.3f} % (target {cfg.sparsity_pct:g} %), "
               f"{final['seconds']:.1f} s -> {out}")
     return 0

@@ -15,7 +15,7 @@ import torch
 
 # %% auto #0
 __all__ = ['HyperfluxError', 'check_choice', 'ensure_torchvision', 'set_seed', 'get_device', 'atomic_path', 'atomic_write',
-           'atomic_write_json', 'atomic_torch_save', 'Registry', 'select_top', 'keep_count']
+           'atomic_write_json', 'atomic_torch_save', 'Registry', 'select_top', 'keep_for_density']
 
 # %% ../nbs/00_core.ipynb #883a276a
 class HyperfluxError(Exception):
@@ -176,6 +176,6 @@ def select_top(scores: torch.Tensor,               # 1-D scores, higher = keep
     return chosen
 
 # %% ../nbs/00_core.ipynb #85cea6ff
-def keep_count(n: int, density_pct: float) -> int:
+def keep_for_density(n: int, density_pct: float) -> int:
     "Number of weights out of `n` kept at `density_pct` percent (rounded to the nearest)."
     return int(round(n * density_pct / 100.0))

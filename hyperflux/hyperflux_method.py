@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .control import DensityControl, hold_count, tracking_error
-from .core import keep_count
+from .core import keep_for_density
 from .masks import mask_parameters, prunable_count
 from .methods import Method, MethodContext, register_method, two_stage_lr
 from .pressure import ConstantPressure, Pressure, StepPressure, TrajectoryScheduler
@@ -65,7 +65,7 @@ class Hyperflux(Method):
     def setup(self, ctx: MethodContext):
         c = self.cfg
         self.pressure = Pressure(ctx.model, c.pressure_layers, c.pressure_normaliser)
-        self.target_keep = keep_count(prunable_count(ctx.model), 100.0 - c.sparsity_pct)
+        self.target_keep = keep_for_density(prunable_count(ctx.model), 100.0 - c.sparsity_pct)
         self.control = DensityControl(ctx.mask_params, getattr(self.scheduler, "trajectory", None), ctx.steps_per_epoch,
                                       mode=c.control, every=c.control_every, gains=c.pi_gains, funnel=c.funnel,
                                       hold_regrowth=c.regrowth == "held" and c.epochs_regrow > 0, exponent=c.exponent)

@@ -412,8 +412,9 @@ def keep_masks(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: lg >= 0 for n, lg in mask_logits(model).items()}
 
 def prunable_count(model: nn.Module) -> int:
-    "Number of prunable (masked) weights N."
-    return sum(p.numel() for p in mask_parameters(model))
+    "Number of prunable weights N (PAPER A.1): the masked ones, or before `attach_masks` those of `prunable_layers`."
+    if params := mask_parameters(model): return sum(p.numel() for p in params)
+    return sum(m.weight.numel() for m in prunable_layers(model).values())
 
 def kept_count(model: nn.Module) -> torch.Tensor:
     "Number of present weights, as a tensor on the model's device (no host sync)."

@@ -25,8 +25,7 @@ from .masks import prunable_layers
 __all__ = ['VGG19_CONFIG', 'ARCHS', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300', 'LeNet5', 'resnet50', 'VGG',
            'DropPath', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'VisionTransformer', 'ArchSpec', 'register_arch',
            'arch_label', 'available_archs', 'resolve_dataset', 'get_model', 'unwrap_state_dict', 'resize_pos_embed',
-           'load_pretrained', 'model_summary', 'prunable_weight_count', 'format_summary', 'add_commands',
-           'info_command']
+           'load_pretrained', 'model_summary', 'format_summary', 'add_commands', 'info_command']
 
 # %% ../nbs/04_models.ipynb #31de0f83
 @torch.no_grad()
@@ -385,10 +384,6 @@ def model_summary(model: nn.Module) -> dict:
                                    params=p.numel(), prunable=0))
     return dict(prunable=sum(r["prunable"] for r in layers), total=sum(p.numel() for p in model.parameters()),
                 layers=layers)
-
-def prunable_weight_count(model: nn.Module) -> int:
-    "Sum of the weights of `prunable_layers(model)` (PAPER A.1's N)."
-    return sum(m.weight.numel() for m in prunable_layers(model).values())
 
 def format_summary(s: dict) -> str:
     "The summary as a text table."

@@ -34,6 +34,10 @@ __all__ = ['METHOD_ORDER', 'FIGURES', 'TABLES', 'read_run', 'load_runs', 'runs_i
            'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
+def _achieved_sparsity(final: dict) -> float:
+    "The sparsity a run ended at (final.json's `achieved_sparsity_pct`; `sparsity_pct` in folders before the rename)."
+    return final["achieved_sparsity_pct"] if "achieved_sparsity_pct" in final else final["sparsity_pct"]
+
 def read_run(folder: str | Path,           # a run folder
              studies: Iterable[str] = (),  # studies of the sweep that use it
             ) -> dict | None:
@@ -44,7 +48,7 @@ def read_run(folder: str | Path,           # a run folder
     cfg = dict(params["config"])
     row = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k != "sparsity_pct"}
     row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"],
-               density_pct=final["density_pct"], sparsity_pct=final["sparsity_pct"], seconds=final.get("seconds"),
+               density_pct=final["density_pct"], sparsity_pct=_achieved_sparsity(final), seconds=final.get("seconds"),
                folder=str(folder), studies=tuple(studies), engine_version=params.get("engine_version"))
     return row
 

@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .core import HyperfluxError, Registry, check_choice, keep_count, select_top
+from .core import HyperfluxError, Registry, check_choice, keep_for_density, select_top
 from .masks import (autograd_grad, keep_masks, latent_weight, mask_logits, mask_parameters, masked_layers,
                              prunable_count, set_keep_masks, weight_parameters)
 
@@ -187,11 +187,11 @@ def masks_from_scores(scores: dict[str, torch.Tensor],  # {layer: scores}, highe
             raise HyperfluxError(f"current mask of {n} has shape {tuple(current[n].shape)}, "
                                  f"its scores {tuple(scores[n].shape)}")
     if scope == "layerwise":
-        return {n: select_top(scores[n].detach().flatten(), keep_count(scores[n].numel(), density_pct),
+        return {n: select_top(scores[n].detach().flatten(), keep_for_density(scores[n].numel(), density_pct),
                               among=current[n].flatten().bool()).view_as(current[n]) for n in names}
     flat = torch.cat([scores[n].detach().double().flatten() for n in names])
     cand = torch.cat([current[n].flatten().bool().to(flat.device) for n in names])
-    keep = select_top(flat, keep_count(flat.numel(), density_pct), among=cand)
+    keep = select_top(flat, keep_for_density(flat.numel(), density_pct), among=cand)
     out, offset = {}, 0
     for n in names:
         k = scores[n].numel(); out[n] = keep[offset:offset + k].view(scores[n].shape); offset += k
@@ -242,9 +242,10 @@ def iterative_prune(model: nn.Module,                 # masked model, pruned in 
     "Prune to `density_pct` in `rounds` rounds with densities (d/100)^(k/rounds); return one row per round."
     fn = get_saliency(saliency) if isinstance(saliency, str) else saliency
     batches, N, rows = list(batches), prunable_count(model), []
-    target = keep_count(N, density_pct)
+    target = keep_for_density(N, density_pct)
     for k in range(1, rounds + 1):
-        keep = target if k == rounds else max(target, keep_count(N, 100.0 * (density_pct / 100.0) ** (k / rounds)))
+        step_density = 100.0 * (density_pct / 100.0) ** (k / rounds)
+        keep = target if k == rounds else max(target, keep_for_density(N, step_density))
         tau = prune_to_count(model, fn(model, batches, **options), keep, scope)
         rows.append(dict(round=k, saliency_min=tau, density_pct=100.0 * keep / N))
     return rows

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import HyperfluxError, keep_count, select_top
+from .core import HyperfluxError, keep_for_density, select_top
 from .masks import is_masked, masked_layers, mask_of, prunable_layers, remove_masks
 
 # %% auto #0
@@ -433,10 +433,10 @@ def magnitude_masks(model: nn.Module,      # a model with masks attached
     if not layers: raise HyperfluxError("attach masks first: magnitude_masks sets the masks of a masked model")
     weights = {n: latent_weight(l).detach().abs() for n, l in layers.items()}
     if per_layer:
-        return {n: select_top(w.flatten(), max(1, keep_count(w.numel(), density_pct))).view_as(w)
+        return {n: select_top(w.flatten(), max(1, keep_for_density(w.numel(), density_pct))).view_as(w)
                 for n, w in weights.items()}
     flat = torch.cat([w.flatten() for w in weights.values()])
-    keep = select_top(flat, max(1, keep_count(flat.numel(), density_pct)))
+    keep = select_top(flat, max(1, keep_for_density(flat.numel(), density_pct)))
     out, offset = {}, 0
     for n, w in weights.items():
         out[n] = keep[offset:offset + w.numel()].view_as(w)

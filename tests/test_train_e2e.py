@@ -60,7 +60,7 @@ def test_ddp_two_cpu_processes_keep_identical_masks(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     final = json.loads((tmp_path / "ddp" / "final.json").read_text())
     assert final["world_size"] == 2 and final["masks_agree_across_ranks"] is True
-    assert abs(final["sparsity_pct"] - 90) < 0.1
+    assert abs(final["achieved_sparsity_pct"] - 90) < 0.1
 
 
 @pytest.mark.parametrize("args,message", [
