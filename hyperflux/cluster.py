@@ -156,7 +156,7 @@ def folder_state(folder: str | Path) -> tuple[str, str]:
     folder = Path(folder)
     if (folder / FINAL).exists(): return "done", ""
     if is_locked(folder): return "running", "trained by " + describe_owner(lock_owner(folder))
-    job = read_json(folder / JOB) if (folder / JOB).exists() else {}
+    job = read_json(folder / JOB) or {}   # read_json gives None for a missing file
     if job.get("state") == "failed":
         return "failed", f"{job.get('executor', '')} job {job.get('job_id', '')}: {job.get('error', '')}".strip()
     if job.get("state") in ("queued", "requeued"):
