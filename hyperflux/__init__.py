@@ -31,3 +31,7 @@ from .core import ensure_torchvision as _ensure_torchvision
 
 # how torchvision's compiled ops are available here: native, stubbed (CPU torch + CUDA torchvision), absent
 TORCHVISION_OPS = _ensure_torchvision()
+
+# the built-in training methods register themselves in `hyperflux.methods` when their modules are imported: importing
+# them here makes the registry complete whichever module of the package is imported first
+from . import baselines, hyperflux_method  # noqa: E402, F401

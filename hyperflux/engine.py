@@ -17,7 +17,6 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-import hyperflux.baselines, hyperflux.hyperflux_method  # noqa: F401  (the built-in methods register on import)
 from . import runfolder as rf
 from .config import ENGINE_VERSION, TrainConfig, run_key
 from .core import HyperfluxError, atomic_torch_save, atomic_write_json, get_device, set_seed

@@ -46,18 +46,12 @@ def register_method(name: str,                    # the method's name for `train
         return cls
     return deco
 
-def _import_builtin_methods():
-    "Import the modules that register the built-in methods (they import this module, so not at its top)."
-    import hyperflux.baselines, hyperflux.hyperflux_method  # noqa: F401
-
 def available_methods() -> list[str]:
     "Names of every registered training method (the built-in ones included)."
-    _import_builtin_methods()
     return METHODS.names()
 
 def method_info(name: str) -> MethodInfo:
     "The record of the registered method `name`."
-    _import_builtin_methods()
     return METHODS[name]
 
 # %% ../nbs/05b_methods.ipynb #ac484ada
