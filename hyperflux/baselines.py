@@ -223,4 +223,4 @@ def register_prune_at_init_method(name: str,                   # method name for
 register_prune_at_init_method("snip", label="SNIP", color="#9467bd")
 register_prune_at_init_method("grasp", label="GraSP", color="#8c564b")
 register_prune_at_init_method("synflow", rounds=100, label="SynFlow", color="#e377c2")
-register_prune_at_init_method("random", label="Random", color="#7f7f7f")
+register_prune_at_init_method("random", label="Random", color="#7f7f7f", version=2)  # 2: scores off the init's stream

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, asdict
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .core import HyperfluxError, check_choice
+from .methods import method_info
 
 # %% auto #0
 __all__ = ['LENETS', 'LARGE_ARCHS', 'RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types',
@@ -300,7 +301,8 @@ def results_settings(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(differ))
 
 def run_key(cfg: TrainConfig) -> str:
-    "A short hex digest naming the results of `cfg` under this engine version."
-    blob = json.dumps(dict(settings=results_settings(cfg), engine_version=ENGINE_VERSION), sort_keys=True,
-                      separators=(",", ":"))
+    "A short hex digest naming the results of `cfg` under this engine version and its method's version."
+    named = dict(settings=results_settings(cfg), engine_version=ENGINE_VERSION)
+    if (version := method_info(cfg.method).version) != 1: named["method_version"] = version
+    blob = json.dumps(named, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

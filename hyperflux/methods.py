@@ -30,6 +30,7 @@ class MethodInfo:
     color: str | None = None           # its colour in figures (None: grey)
     law_family: str | None = None      # its family of the Neural Pruning Law (None: its label)
     law_reference: tuple[str, ...] = () # the authors' files of that family (hyperflux/reference)
+    version: int = 1                   # bump when this method's own numbers change: it renames only its runs
 
 METHODS = Registry("method")
 
@@ -38,11 +39,12 @@ def register_method(name: str,                    # the method's name for `train
                     color: str | None = None,     # its colour in figures, e.g. "#d62728"
                     law_family: str | None = None, # its family of the Neural Pruning Law
                     law_reference: tuple = (),    # the authors' files of that family
+                    version: int = 1,             # this method's results version (part of its runs' keys when > 1)
                    ):
     "Class decorator: make a Method available to `train` and the CLI under `name`, with its report record."
     def deco(cls):
         cls.name = name
-        METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference)))
+        METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version))
         return cls
     return deco
 

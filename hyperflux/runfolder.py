@@ -15,6 +15,7 @@ import torch
 import hyperflux
 from .config import ENGINE_VERSION, TrainConfig, results_settings, run_key
 from .core import atomic_write
+from .methods import method_info
 
 # %% auto #0
 __all__ = ['PARAMS', 'METRICS', 'FINAL', 'CHECKPOINT', 'MODEL', 'MASKS', 'LAYERS', 'LAW', 'SWEEP', 'RUN_NOTEBOOK',
@@ -52,7 +53,8 @@ def git_commit() -> str | None:
 
 def run_params(cfg: TrainConfig) -> dict:
     "params.json content: the config, the engine version and run key, and provenance."
-    return dict(config=cfg.to_dict(), engine_version=ENGINE_VERSION, run_key=run_key(cfg),
+    return dict(config=cfg.to_dict(), engine_version=ENGINE_VERSION, method_version=method_info(cfg.method).version,
+                run_key=run_key(cfg),
                 results_settings=results_settings(cfg), hyperflux=hyperflux.__version__, torch=torch.__version__,
                 python=platform.python_version(), git_commit=git_commit(), host=socket.gethostname())
 

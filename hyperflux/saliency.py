@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy, math
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -21,10 +22,11 @@ from .masks import (autograd_grad, keep_masks, latent_weight, mask_logits, mask_
                              prunable_count, set_keep_masks, weight_parameters)
 
 # %% auto #0
-__all__ = ['SALIENCIES', 'register_saliency', 'available_saliencies', 'get_saliency', 'mean_over_ranks', 'per_batch_gradients',
-           'mean_gradients', 'latent_weights', 'magnitude_saliency', 'taylor_saliency', 'snip_saliency',
-           'grasp_saliency', 'synflow_saliency', 'random_saliency', 'flux_saliency', 'masks_from_scores',
-           'largest_removed', 'prune_to_count', 'prune_fraction', 'iterative_prune', 'synflow_masks']
+__all__ = ['SALIENCIES', 'RANDOM_SCORES_STREAM', 'register_saliency', 'available_saliencies', 'get_saliency', 'mean_over_ranks',
+           'per_batch_gradients', 'mean_gradients', 'latent_weights', 'magnitude_saliency', 'taylor_saliency',
+           'snip_saliency', 'grasp_saliency', 'synflow_saliency', 'random_saliency', 'flux_saliency',
+           'masks_from_scores', 'largest_removed', 'prune_to_count', 'prune_fraction', 'iterative_prune',
+           'synflow_masks']
 
 # %% ../nbs/06_saliency.ipynb #0f824caa
 SALIENCIES = Registry("saliency")
@@ -150,10 +152,15 @@ def synflow_saliency(model: nn.Module,
     grads = autograd_grad(twin, R, list(ws.values()))
     return {n: (w.detach() * g).abs() for (n, w), g in zip(ws.items(), grads)}
 
+RANDOM_SCORES_STREAM = 0x5C0E5  # keeps random scores off the stream `torch.manual_seed(seed)` gives the init
+
 @register_saliency("random")
 def random_saliency(model: nn.Module, batches: Iterable = (), seed: int = 0, **_) -> dict[str, torch.Tensor]:
-    "Uniform random scores from a generator seeded with `seed` (data ignored)."
-    gen = torch.Generator().manual_seed(seed)
+    "Uniform random scores from their own generator, derived from `seed` (data ignored)."
+    # seeding with `seed` itself would redraw the numbers that initialised the first layer under the same seed,
+    # so the scores would rank its weights by value (measured: correlation 1.0 with fc1's init)
+    stream = np.random.SeedSequence([seed, RANDOM_SCORES_STREAM]).generate_state(1, np.uint64)[0]
+    gen = torch.Generator().manual_seed(int(stream))
     return {n: torch.rand(w.shape, generator=gen).to(w.device) for n, w in latent_weights(model).items()}
 
 @register_saliency("flux")
