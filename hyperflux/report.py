@@ -752,7 +752,7 @@ def _alpha_over_seeds(folders) -> str:
         except HyperfluxError: failed += 1
     text = (f"{np.mean(alphas):.3f} ± {np.std(alphas, ddof=1):.3f} ({len(alphas)} seeds)" if len(alphas) > 1
             else f"{alphas[0]:.3f} (1 seed)" if alphas else "")
-    return text + (f"; {failed} seed(s) not fitted" if failed else "")
+    return "; ".join(part for part in (text, f"{failed} seed(s) not fitted" if failed else "") if part)
 
 def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     "Rows of the law-fit table: our law runs and convergence runs, then the authors' data."

@@ -37,13 +37,6 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 MIN_TEXT_CHARS = 100  # a page whose main column shows less visible text than this is blank
 SCREENSHOTS = {"index.html": "home.png", "core.html": "api-core.png", "masks.html": "api-masks.png"}
 EXECUTED = os.environ.get("DOCS_EXECUTE", "1").strip().lower() not in ("0", "no", "false", "off")
-# Library pages whose notebooks do not yet display a figure or table (their notebooks belong to issue 14's
-# "every library page teaches by showing" work): each check is an expected failure until the notebook shows one.
-NO_OUTPUT_YET = {"00_core.ipynb", "01_masks.ipynb", "02_pressure.ipynb", "02b_control.ipynb", "03_data.ipynb",
-                 "04_models.ipynb", "05_config.ipynb", "05a_runfolder.ipynb", "05b_methods.ipynb",
-                 "05c_hyperflux_method.ipynb", "05d_inits.ipynb", "05d_runlock.ipynb", "05e_plugins.ipynb",
-                 "06_saliency.ipynb", "07_baselines.ipynb", "07a_engine.ipynb", "09_sweep.ipynb", "09a_executor.ipynb",
-                 "09b_paper.ipynb", "09c_cluster.ipynb", "11_sparse.ipynb", "12_cli.ipynb", "90_devtools.ipynb"}
 BUILT_FROM: list[str] = []  # the notebooks there were when the site was built (others may be added meanwhile)
 
 
@@ -253,9 +246,7 @@ def outputs_per_page(site, browser) -> dict:
     return counts
 
 
-@pytest.mark.parametrize("notebook", [pytest.param(nb, marks=pytest.mark.xfail(
-    reason=f"nbs/{nb} does not yet display a figure or table (issue 14: its owner adds examples with outputs)",
-    strict=False)) if nb in NO_OUTPUT_YET else nb for nb in _library_pages()])
+@pytest.mark.parametrize("notebook", list(_library_pages()))
 def test_library_page_shows_an_output(notebook, outputs_per_page):
     if not EXECUTED: pytest.skip("DOCS_EXECUTE=0: the notebooks were not executed, so no page has outputs")
     page = _library_pages()[notebook]

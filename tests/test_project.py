@@ -44,6 +44,13 @@ def test_readme_is_current():
         "README.md is stale: run `make readme` (or `make check`) and commit it"
 
 
+def test_readme_cost_table_is_current():
+    """The cost table the README shows is the one `hyperflux.cluster.cost_table()` computes from paper.yaml today."""
+    from hyperflux.cluster import cost_table
+    assert cost_table() in (ROOT / "README.md").read_text(), \
+        "README's cost table is stale: paste hyperflux.cluster.cost_table() into nbs/index.ipynb, then `make readme`"
+
+
 def _copy_project(tmp_path):
     for name in ("pyproject.toml", "nbs"):
         src = ROOT / name
