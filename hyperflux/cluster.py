@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .core import HyperfluxError, atomic_write_json, check_choice
-from .runfolder import CHECKPOINT, FINAL, SWEEP, read_json
+from .runfolder import FINAL, JOB, SWEEP, read_json
 from .runlock import describe_owner, is_locked, lock_owner
 from .sweep import DEFAULT_NOTEBOOK, RunSpec, profile_runs, profile_settings
 
@@ -22,11 +22,11 @@ except ImportError:   # submitit is only needed to submit; without it the class 
     class Checkpointable: pass
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'RESOURCE_TYPES', 'DEFAULT_RESOURCES', 'JOB', 'STATES', 'MAX_REQUEUES', 'IMAGENET_SCALE',
-           'CIFAR_SECONDS', 'EPOCH_SECONDS', 'check_executor', 'require_submitit', 'check_resources', 'run_resources',
-           'override_resources', 'is_distributed', 'slurm_parameters', 'record_job', 'folder_state', 'sweep_status',
-           'format_status', 'run_dependencies', 'run_waves', 'TrainJob', 'ArraySubmission', 'queued_jobs',
-           'plan_submissions', 'submit_plan', 'profile_cost', 'hours_on', 'cost_table']
+__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'RESOURCE_TYPES', 'DEFAULT_RESOURCES', 'MAX_REQUEUES', 'IMAGENET_SCALE', 'CIFAR_SECONDS',
+           'EPOCH_SECONDS', 'check_executor', 'require_submitit', 'check_resources', 'run_resources',
+           'override_resources', 'is_distributed', 'slurm_parameters', 'record_job', 'run_dependencies', 'run_waves',
+           'TrainJob', 'ArraySubmission', 'queued_jobs', 'plan_submissions', 'submit_plan', 'profile_cost', 'hours_on',
+           'cost_table']
 
 # %% ../nbs/09c_cluster.ipynb #14683b78
 EXECUTORS = {   # executor -> what it does
@@ -138,9 +138,6 @@ def slurm_parameters(resources: dict,             # one run's resources
     return params
 
 # %% ../nbs/09c_cluster.ipynb #1e817abe
-JOB = "job.json"       # a run folder's last job: executor, job id, state (queued, requeued, failed), error
-STATES = ("done", "running", "failed", "waiting")
-
 def _now() -> str: return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 def record_job(folder: str | Path, **fields) -> dict:
@@ -151,29 +148,6 @@ def record_job(folder: str | Path, **fields) -> dict:
     atomic_write_json(folder / JOB, job)
     return job
 
-def folder_state(folder: str | Path) -> tuple[str, str]:
-    "(state, detail) of a run folder: done, running, failed or waiting."
-    folder = Path(folder)
-    if (folder / FINAL).exists(): return "done", ""
-    if is_locked(folder): return "running", "trained by " + describe_owner(lock_owner(folder))
-    job = read_json(folder / JOB) or {}   # read_json gives None for a missing file
-    if job.get("state") == "failed":
-        return "failed", f"{job.get('executor', '')} job {job.get('job_id', '')}: {job.get('error', '')}".strip()
-    if job.get("state") in ("queued", "requeued"):
-        return "waiting", f"{job['state']} as {job.get('executor')} job {job.get('job_id')} ({job.get('updated')})"
-    if (folder / CHECKPOINT).exists(): return "waiting", "interrupted; resumes from its checkpoint when run again"
-    return "waiting", "not started"
-
-def sweep_status(specs: list[RunSpec], runs_dir: str | Path) -> list[tuple[RunSpec, str, str]]:
-    "(spec, state, detail) of every run."
-    return [(s, *folder_state(Path(runs_dir) / s.folder_name)) for s in specs]
-
-def format_status(rows: list[tuple[RunSpec, str, str]]) -> str:
-    "A count per state, then one line per run."
-    counts = {k: sum(r[1] == k for r in rows) for k in STATES}
-    lines = [f"{len(rows)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items())]
-    lines += [f"  {state:8s} {spec.folder_name:44s} {detail or spec.label()}" for spec, state, detail in rows]
-    return "\n".join(lines)
 
 # %% ../nbs/09c_cluster.ipynb #b8e4c038
 def run_dependencies(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, list[str]]:

@@ -16,13 +16,15 @@ from pathlib import Path
 from .core import HyperfluxError, atomic_write_json
 from .inits import init_problem
 from .plugins import load_plugin
-from .runfolder import FINAL, MODEL, SWEEP, read_json
+from .runfolder import CHECKPOINT, FINAL, JOB, MODEL, SWEEP, read_json
+from .runlock import describe_owner, is_locked, lock_owner
 from .sweep import RunSpec, experiments_dir
 
 # %% auto #0
-__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'RunResult', 'run_status', 'failure', 'status_counts', 'execute_run',
-           'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary', 'data_problem',
-           'run_problems', 'preflight', 'preflight_report', 'check_preflight', 'run_states']
+__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'STATE_WORDS', 'RunResult', 'run_status', 'failure', 'status_counts',
+           'execute_run', 'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary',
+           'data_problem', 'run_problems', 'preflight', 'preflight_report', 'check_preflight', 'RunState',
+           'folder_state', 'run_state', 'run_states', 'format_states']
 
 # %% ../nbs/09a_executor.ipynb #3c059e16
 STATUSES = ("done", "skipped", "failed", "missing")   # what happened to a run in this sweep
@@ -374,17 +376,52 @@ def check_preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool =
     if report := preflight_report(specs, runs_dir, download):
         raise HyperfluxError(report.replace(" cannot start:", " cannot start; nothing was run:", 1))
 
-def run_states(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, str]:
-    "Folder name -> the run's state: finished, missing data/init/plugin, waiting, failed, partial or new."
+class RunState(str):
+    "A run's state (a string such as 'finished' or 'waiting on X') with its `detail`: who, which job, what error."
+    detail: str = ""
+    def __new__(cls, state: str, detail: str = ""):
+        obj = super().__new__(cls, state)
+        obj.detail = detail
+        return obj
+
+STATE_WORDS = ("finished", "running", "queued", "failed", "waiting", "missing", "partial", "new")
+
+def folder_state(folder: str | Path) -> RunState:
+    "What a run folder alone says: finished, running, queued, failed, partial or new."
+    folder = Path(folder)
+    if (folder / FINAL).exists(): return RunState("finished")
+    if is_locked(folder): return RunState("running", "trained by " + describe_owner(lock_owner(folder)))
+    job = read_json(folder / JOB) or {}   # read_json gives None for a missing file
+    where = f"{job.get('executor', '')} job {job.get('job_id', '')}".strip()
+    if job.get("state") == "failed": return RunState("failed", f"{where}: {job.get('error', '')}")
+    if job.get("state") in ("queued", "requeued"):
+        return RunState("queued", f"{job['state']} as {where} ({job.get('updated')})")
+    if error := failure(folder): return RunState("failed", error)
+    if (folder / CHECKPOINT).exists(): return RunState("partial", "interrupted; resumes from its checkpoint")
+    if run_status(folder) == "partial": return RunState("partial", "started; no checkpoint yet")
+    return RunState("new")
+
+def run_state(spec: RunSpec, runs_dir: str | Path, problems: list = ()) -> RunState:
+    "The state of one run of a sweep (`problems`: its preflight problems): its folder's, or what stops it starting."
     runs_dir = Path(runs_dir)
+    state = folder_state(runs_dir / spec.folder_name)
+    if state in ("finished", "running", "queued"): return state
+    if problems: return RunState(f"missing {problems[0][0]}", problems[0][1])
+    if unfinished := [d for d in spec.depends_on if run_status(runs_dir / d) != "finished"]:
+        return RunState(f"waiting on {unfinished[0]}", "starts from its model.pt once it has finished")
+    return state
+
+def run_states(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, RunState]:
+    "Folder name -> the state of every run of `specs` (see `run_state`)."
     problems = preflight(specs, runs_dir)
-    states = {}
+    return {s.folder_name: run_state(s, runs_dir, problems.get(s.folder_name, ())) for s in specs}
+
+def format_states(specs: list[RunSpec], states: dict[str, RunState]) -> str:
+    "A count per state, then one line per run: state, folder, studies, what it is and the state's detail."
+    words = [states[s.folder_name].split()[0] for s in specs]
+    lines = [f"{len(specs)} runs: " + ", ".join(f"{words.count(w)} {w}" for w in STATE_WORDS if w in words)]
     for s in specs:
-        status = run_status(runs_dir / s.folder_name)
-        unfinished = [d for d in s.depends_on if run_status(runs_dir / d) != "finished"]
-        if status == "finished": states[s.folder_name] = "finished"
-        elif s.folder_name in problems: states[s.folder_name] = "missing " + problems[s.folder_name][0][0]
-        elif unfinished: states[s.folder_name] = f"waiting on {unfinished[0]}"
-        elif failure(runs_dir / s.folder_name): states[s.folder_name] = "failed"
-        else: states[s.folder_name] = status
-    return states
+        state = states[s.folder_name]
+        detail = f"  ({state.detail})" if state.detail and not state.startswith(("missing", "waiting")) else ""
+        lines.append(f"{state:12s}  {s.folder_name:40s}  {','.join(s.studies):22s}  {s.label()}{detail}")
+    return "\n".join(lines)

@@ -17,9 +17,8 @@ import hyperflux
 from .config import ENGINE_VERSION
 from .core import HyperfluxError, atomic_write, atomic_write_json
 from .runfolder import FINAL, PARAMS, read_json
-from .executor import (RunResult, _duration, check_preflight, format_summary, preflight_report,
-                                run_states, run_status, run_sweep, skipped_result,
-                                status_counts)
+from .executor import (RunResult, _duration, check_preflight, format_states, format_summary,
+                                preflight_report, run_states, run_status, run_sweep, skipped_result, status_counts)
 from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_sweep_file, experiments_dir,
                              load_profile, profile_settings, project_root, read_sweep)
 
@@ -348,9 +347,10 @@ def add_commands(sub):
                    help="this profile's figures and tables (default figures/<profile>/, or under $HYPERFLUX_FIGURES)")
     p.add_argument("--executor", default="local", metavar="NAME",
                    help="where runs train: " + "; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
-    p.add_argument("--list", action="store_true", help="only list the profile's runs and their status")
-    p.add_argument("--status", action="store_true",
-                   help="only report, from the run folders, which runs are done, running, failed or waiting")
+    p.add_argument("--list", action="store_true",
+                   help="only list the profile's runs and their states: finished, running, queued, failed, waiting "
+                        "on a dependency, missing data / init / plugin, partial, new")
+    p.add_argument("--status", action="store_true", help="the same as --list (to follow a sweep on Slurm)")
     p.add_argument("--no-run", "--report-only", dest="no_run", action="store_true",
                    help="do not run anything; build figures from the finished runs")
     p.add_argument("--no-report", action="store_true", help="run the sweep only")
@@ -363,10 +363,9 @@ def add_commands(sub):
     p.set_defaults(func=paper_command)
 
 def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
-    "One line per run: state (finished, missing data, waiting on X, failed, partial, new), folder, studies, label."
-    say, states = _printer(out), run_states(specs, runs_dir)
-    for s in specs:
-        say(f"{states[s.folder_name]:12s}  {s.folder_name:40s}  {','.join(s.studies):22s}  {s.label()}")
+    "A count per state, then one line per run (`executor.format_states`), then what the missing runs need."
+    say = _printer(out)
+    say(format_states(specs, run_states(specs, runs_dir)))
     if report := preflight_report(specs, runs_dir): say(report)   # what the missing runs need, and how to provide it
 
 def _command_line() -> str | None:
@@ -379,15 +378,12 @@ def _command_line() -> str | None:
 
 def paper_command(args) -> int:
     "Entry point of `hyperflux paper`."
-    from hyperflux.cluster import SLURM_OPTIONS, check_executor, format_status, sweep_status
+    from hyperflux.cluster import SLURM_OPTIONS, check_executor
     paths = PaperPaths.of(args.profile, args.sweep, args.runs_dir, args.figures_dir)
     slurm = {k: getattr(args, k) for k in SLURM_OPTIONS}
     check_executor(args.executor, slurm)
-    if args.list:
+    if args.list or args.status:
         list_runs(load_profile(args.profile, paths.sweep_file), paths.runs_dir)
-        return 0
-    if args.status:
-        print(format_status(sweep_status(load_profile(args.profile, paths.sweep_file), paths.runs_dir)))
         return 0
     return paper(args.profile, args.jobs, paths, run=not args.no_run, report=not args.no_report,
                  progress=not args.no_progress, command=_command_line(), executor=args.executor, slurm=slurm)

@@ -18,7 +18,7 @@ from .core import atomic_write
 from .methods import method_info
 
 # %% auto #0
-__all__ = ['PARAMS', 'METRICS', 'FINAL', 'CHECKPOINT', 'MODEL', 'MASKS', 'LAYERS', 'LAW', 'SWEEP', 'RUN_NOTEBOOK',
+__all__ = ['PARAMS', 'METRICS', 'FINAL', 'CHECKPOINT', 'MODEL', 'MASKS', 'LAYERS', 'LAW', 'SWEEP', 'JOB', 'RUN_NOTEBOOK',
            'METRIC_COLUMNS', 'LAW_COLUMNS', 'layer_column', 'git_commit', 'run_params', 'write_csv', 'read_json',
            'read_params', 'read_final']
 
@@ -32,6 +32,7 @@ MASKS = "masks.pt"              # mask logits and pruned latent weights
 LAYERS = "layers.csv"           # final density per layer
 LAW = "law.csv"                 # minimum saliency against density (methods that record the law)
 SWEEP = "sweep.json"            # what named the run in a sweep
+JOB = "job.json"                # its last cluster job: executor, job id, state (queued, requeued, failed), error
 RUN_NOTEBOOK = "train_run.ipynb" # the default experiment notebook a sweep executes into the folder
 
 METRIC_COLUMNS = ["epoch", "stage", "train_loss", "test_acc_pct", "density_pct", "reference_density_pct", "gamma",

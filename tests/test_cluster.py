@@ -16,7 +16,9 @@ from conftest import ROOT, metric_rows, numbers
 
 submitit = pytest.importorskip("submitit")
 
-from hyperflux.cluster import JOB, TrainJob, folder_state, plan_submissions, run_resources, submit_plan  # noqa: E402
+from hyperflux.cluster import TrainJob, plan_submissions, run_resources, submit_plan  # noqa: E402
+from hyperflux.executor import folder_state  # noqa: E402
+from hyperflux.runfolder import JOB  # noqa: E402
 from hyperflux.runlock import OWNER, is_locked, lock_owner  # noqa: E402
 from hyperflux.sweep import RunSpec, canonical_config, load_profile, read_sweep  # noqa: E402
 
@@ -62,7 +64,7 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
     jobs[1].result()
     assert not (long / "final.json").exists(), "the run finished before it could be killed: make it longer"
     assert (long / OWNER).exists() and not is_locked(long)   # a stale owner record, but no lock
-    assert folder_state(long)[0] == "waiting"
+    assert folder_state(long) == "queued"
     killed_at = metric_rows(long)
     (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # resubmit: takes the folder over, resumes
     _wait_for(lambda: metric_rows(long) > killed_at and (lock_owner(long) or {}).get("pid") not in (None, owner["pid"])
@@ -75,7 +77,7 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
                                                       numbers(tmp_path / "runs" / spec.folder_name))
         assert final == final_ref, spec.folder_name
         pd.testing.assert_frame_equal(metrics, metrics_ref)
-    assert folder_state(long) == ("done", "")
+    assert folder_state(long) == "finished"
     mtime = (long / "final.json").stat().st_mtime
     (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # nothing finished is ever retrained
     job.result()
@@ -176,7 +178,7 @@ def test_slurm_submission_arrays_resources_report_and_no_double_submission(tmp_p
     assert jobs == {"101", "102_0", "102_1"}
     status = subprocess.run([CLI, "paper", "--profile", "c", "--sweep", str(sweep_file), "--status"], cwd=ROOT,
                             capture_output=True, text=True, env=env)
-    assert "3 runs: 0 done, 0 running, 0 failed, 3 waiting" in status.stdout, status.stdout + status.stderr
+    assert status.stdout.startswith("3 runs: 3 queued\n"), status.stdout + status.stderr
     assert "queued as slurm job 102_1" in status.stdout
     (fake_slurm / "queue").write_text("101 RUNNING\n102_0 PENDING\n102_1 PENDING\n")
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -236,7 +238,7 @@ def test_ddp_run_is_one_submitit_job_with_a_task_per_gpu(tmp_path):
     finals = job.results()
     assert len(finals) == 2 and all(f["world_size"] == 2 and f["masks_agree_across_ranks"] for f in finals)
     assert finals[0]["test_acc_pct"] == finals[1]["test_acc_pct"]
-    assert folder_state(tmp_path / spec.folder_name) == ("done", "")
+    assert folder_state(tmp_path / spec.folder_name) == "finished"
 
 
 def test_local_executor_leaves_runs_owned_elsewhere_alone(tmp_path):

@@ -202,7 +202,8 @@ def test_failing_run_is_reported_and_others_finish(venv_bin, tmp_path):
     assert notebook.exists() and "cannot read" in notebook.read_text()
     assert len(_finished(tmp_path / "runs")) == 2
     listed = _paper(venv_bin, tmp_path, "--profile", "t", "--sweep", sweep, "--list")
-    listed_states = [line.split("  ")[0] for line in listed.stdout.splitlines()]
+    listed_states = [line.split("  ")[0] for line in listed.stdout.splitlines()[1:]]
+    assert listed.stdout.startswith("3 runs: 2 finished, 1 failed\n"), listed.stdout
     assert listed_states == ["finished", "failed", "finished"], listed.stdout
     # a broken sweep entry stops everything before any run, naming the entry
     sweep.write_text(sweep.read_text().replace("seed: 2}", "seed: 2, sparsity: 95}"))
@@ -282,7 +283,7 @@ def test_forked_tutorial_metric_joins_a_sweep(venv_bin, tmp_path):
     fisher, dense = specs
     assert fisher.depends_on == (dense.folder_name,)
     listed = _paper(venv_bin, tmp_path, "--profile", "fork", "--sweep", sweep, "--list")
-    assert listed.stdout.splitlines()[0].startswith(f"waiting on {dense.folder_name}"), listed.stdout
+    assert listed.stdout.splitlines()[1].startswith(f"waiting on {dense.folder_name}"), listed.stdout
     res = _paper(venv_bin, tmp_path, "--profile", "fork", "--sweep", sweep, "--jobs", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "2 runs: 2 done" in res.stdout, res.stdout
