@@ -64,7 +64,7 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
     jobs[1].result()
     assert not (long / "final.json").exists(), "the run finished before it could be killed: make it longer"
     assert (long / OWNER).exists() and not is_locked(long)   # a stale owner record, but no lock
-    assert folder_state(long) == "queued"
+    assert folder_state(long) == "partial"   # interrupted: resumes from its checkpoint
     killed_at = metric_rows(long)
     (job,) = _submit(specs[:1], tmp_path / "runs", tmp_path / "logs")   # resubmit: takes the folder over, resumes
     _wait_for(lambda: metric_rows(long) > killed_at and (lock_owner(long) or {}).get("pid") not in (None, owner["pid"])
