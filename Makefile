@@ -74,7 +74,7 @@ lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --notebook-dir nbs $(LAB_ROOT)
 
 paper: install
-	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/$(PROFILE)/ (PNG, PDF, tables/, manifest.json); profiles: smoke, cpu, fmnist, mnist, compare-digits, law-digits, full"
+	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/$(PROFILE)/ (PNG, PDF, tables/, manifest.json); profiles: smoke, cpu, fmnist, fmnist-no-funnel, mnist, compare-digits, law-digits, full"
 	@if [ "$(EXECUTOR)" = slurm ]; then echo ">>> make paper: EXECUTOR=slurm: the unfinished runs go to Slurm as job arrays (submitit; resources: from paper.yaml, --slurm-* in FLAGS), the report follows them as a job; follow with: $(BIN)/hyperflux paper --profile $(PROFILE) --status"; fi
 	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS) EXECUTOR=$(EXECUTOR)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) --executor $(EXECUTOR) $(FLAGS)
 
