@@ -1,6 +1,6 @@
 """Running the sweep on a Slurm cluster through submitit: resources per run from the sweep file, runs submitted as
 job arrays in waves that respect `depends_on`, DDP jobs for multi-GPU runs, requeue-and-resume on time-out,
-the state of every run read from its folder, and what a profile costs in GPU-hours.
+each job recorded in its run folder (job.json), and what a profile costs in GPU-hours.
 
 Docs: https://hyperflux.github.io/hyperflux/cluster.html.md"""
 

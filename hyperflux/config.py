@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, asdict
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .core import HyperfluxError, check_choice
-from .methods import method_info
+from .methods import available_methods, method_info
 
 # %% auto #0
 __all__ = ['LENETS', 'LARGE_ARCHS', 'RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types',
@@ -226,7 +226,6 @@ def check_settings(cfg: TrainConfig,          # the settings to check
     "Raise a HyperfluxError for settings that cannot work (ranges and names), worded for `source`; return `cfg`."
     from hyperflux.data import available_datasets
     from hyperflux.models import available_archs
-    from hyperflux.methods import available_methods
     for name, ok, rule in _RANGES:
         value = getattr(cfg, name)
         if not ok(value): raise HyperfluxError(f"{_label(name, source, flags)} {rule}, got {value}")

@@ -1,7 +1,7 @@
 """Executing the runs of a sweep on this machine: each run is a papermill execution of its experiment notebook in
 its own kernel (finished runs are skipped, interrupted ones resume, N at once), and a failing run never stops
 the others; a run that starts from another run waits for it, and a preflight check says what is missing
-before any kernel starts. A Slurm executor will sit beside this local one.
+before any kernel starts; the state of every run, here or on Slurm (`hyperflux.cluster`), read from its folder.
 
 Docs: https://hyperflux.github.io/hyperflux/executor.html.md"""
 
@@ -358,9 +358,11 @@ def preflight(specs: list[RunSpec], runs_dir: str | Path, download: bool = False
         if problems := run_problems(s, runs_dir, names, download, checked): out[s.folder_name] = problems
     return out
 
-def preflight_report(specs: list[RunSpec], runs_dir: str | Path, download: bool = False) -> str | None:
+def preflight_report(specs: list[RunSpec], runs_dir: str | Path, download: bool = False,
+                     found: dict | None = None, # `preflight`'s result, if made already
+                    ) -> str | None:
     "One message listing each problem of the unfinished runs of `specs` once, with the runs it stops (None: none)."
-    found = preflight(specs, runs_dir, download)
+    found = preflight(specs, runs_dir, download) if found is None else found
     if not found: return None
     by_message: dict[str, list[str]] = {}
     for folder, problems in found.items():
@@ -411,9 +413,9 @@ def run_state(spec: RunSpec, runs_dir: str | Path, problems: list = ()) -> RunSt
         return RunState(f"waiting on {unfinished[0]}", "starts from its model.pt once it has finished")
     return state
 
-def run_states(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, RunState]:
-    "Folder name -> the state of every run of `specs` (see `run_state`)."
-    problems = preflight(specs, runs_dir)
+def run_states(specs: list[RunSpec], runs_dir: str | Path, problems: dict | None = None) -> dict[str, RunState]:
+    "Folder name -> the state of every run of `specs` (see `run_state`; `problems`: `preflight`'s, if made already)."
+    problems = preflight(specs, runs_dir) if problems is None else problems
     return {s.folder_name: run_state(s, runs_dir, problems.get(s.folder_name, ())) for s in specs}
 
 def format_states(specs: list[RunSpec], states: dict[str, RunState]) -> str:

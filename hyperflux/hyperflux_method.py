@@ -1,5 +1,5 @@
 """The Hyperflux method (A.9) as a training method of the shared engine: learned masks under pressure from the
-trajectory scheduler, then regrowth, with budgeted landing on the target.
+trajectory scheduler, then regrowth, landing exactly on the target (held by default).
 
 Docs: https://hyperflux.github.io/hyperflux/hyperflux_method.html.md"""
 
@@ -43,7 +43,7 @@ def project_to_count(model: nn.Module, keep: int, margin: float = 1e-3) -> tuple
 @register_method("hyperflux", label="Hyperflux", color="#d62728", law_family="Hyperflux pressure (L0)",
                  law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"))
 class Hyperflux(Method):
-    "Learned masks under pressure, then regrowth (A.9), with budgeted landing on the target."
+    "Learned masks under pressure, then regrowth (A.9), landing exactly on the target."
     learns_masks = True
 
     def __init__(self, cfg):

@@ -16,8 +16,8 @@ from pathlib import Path
 import hyperflux
 from .config import ENGINE_VERSION
 from .core import HyperfluxError, atomic_write, atomic_write_json
-from .runfolder import FINAL, PARAMS, read_json
-from .executor import (RunResult, _duration, check_preflight, format_states, format_summary,
+from .runfolder import FINAL, JOB, PARAMS, read_json
+from .executor import (RunResult, _duration, check_preflight, format_states, format_summary, preflight,
                                 preflight_report, run_states, run_status, run_sweep, skipped_result, status_counts)
 from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_sweep_file, experiments_dir,
                              load_profile, profile_settings, project_root, read_sweep)
@@ -296,7 +296,7 @@ def submit_profile(profile: str,               # profile of the sweep file
                    command: str | None = None, # the command line, for the manifest
                   ) -> int:
     "Submit the unfinished runs of `profile` to Slurm (arrays in waves) and the report after them; 0 if submitted."
-    from hyperflux.cluster import JOB, plan_submissions, run_resources, submit_plan
+    from hyperflux.cluster import plan_submissions, run_resources, submit_plan
     from hyperflux.sweep import profile_runs
     say, slurm = _printer(out), {k: v for k, v in (slurm or {}).items() if v is not None}
     sweep = read_sweep(paths.sweep_file)
@@ -364,9 +364,9 @@ def add_commands(sub):
 
 def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
     "A count per state, then one line per run (`executor.format_states`), then what the missing runs need."
-    say = _printer(out)
-    say(format_states(specs, run_states(specs, runs_dir)))
-    if report := preflight_report(specs, runs_dir): say(report)   # what the missing runs need, and how to provide it
+    say, problems = _printer(out), preflight(specs, runs_dir)   # checked once, for the states and the report
+    say(format_states(specs, run_states(specs, runs_dir, problems)))
+    if report := preflight_report(specs, runs_dir, found=problems): say(report)   # what the missing runs need
 
 def _command_line() -> str | None:
     "The command line that started this process, as the manifest records it."
