@@ -363,7 +363,8 @@ def _finish(run: Run, out: Path, start: float) -> dict:
     cfg = run.cfg
     acc, dens = run.evaluate(), run.global_density_pct()
     final = dict(method=cfg.method, arch=cfg.arch, dataset=cfg.dataset, seed=cfg.seed,
-                 target_sparsity_pct=cfg.sparsity_pct, test_acc_pct=acc, density_pct=dens,
+                 target_sparsity_pct=cfg.sparsity_pct, test_acc_pct=acc, eval_split=run.data.eval_split,
+                 density_pct=dens,
                  achieved_sparsity_pct=100.0 - dens,
                  epochs=cfg.epochs, epochs_prune=cfg.epochs_prune, epochs_regrow=cfg.epochs_regrow,
                  prunable=prunable_count(run.model), world_size=run.world, masks_agree_across_ranks=run.masks_agree(),

@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/report.html.md"""
 # %% ../nbs/10_report.ipynb #159a0e74
 from __future__ import annotations
 import contextlib, math, re, sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -31,7 +31,7 @@ __all__ = ['METHOD_ORDER', 'FIGURES', 'TABLES', 'read_run', 'load_runs', 'runs_i
            'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
            'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
            'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
-           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
+           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'evaluated_on', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -49,7 +49,8 @@ def read_run(folder: str | Path,           # a run folder
     row = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k != "sparsity_pct"}
     row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"],
                density_pct=final["density_pct"], sparsity_pct=_achieved_sparsity(final), seconds=final.get("seconds"),
-               folder=str(folder), studies=tuple(studies), engine_version=params.get("engine_version"))
+               folder=str(folder), studies=tuple(studies), engine_version=params.get("engine_version"),
+               eval_split=final.get("eval_split", "test"))
     return row
 
 def load_runs(folders: Iterable) -> pd.DataFrame:
@@ -833,6 +834,24 @@ def _emit(kind: str, name: str, title: str, fn: Callable, runs: pd.DataFrame, sa
         return [dict(name=name, title=title, status="failed", note=f"{type(e).__name__}: {e}", files=[])]
     finally: plt.close("all")
 
+def evaluated_on(runs: pd.DataFrame) -> str:
+    "What the runs' accuracy was measured on: test, validation (a held-out part of train), or both."
+    splits = set(runs.eval_split) if "eval_split" in runs else set()
+    return " and ".join(sorted(splits)) or "test"
+
+def _name_split(text: str, split: str) -> str:
+    "`text` with 'test accuracy' named for what the accuracy was measured on."
+    if split == "test": return text
+    return text.replace("test accuracy", f"{split} accuracy").replace("Test accuracy", f"{split.capitalize()} accuracy")
+
+def _for_split(item, split: str):
+    "A figure or table whose labels and caption say what its accuracy was measured on."
+    if split == "test": return item
+    if isinstance(item, Figure):
+        for ax in item.fig.axes:
+            ax.set_ylabel(_name_split(ax.get_ylabel(), split)); ax.set_title(_name_split(ax.get_title(), split))
+    return replace(item, caption=_name_split(item.caption, split))
+
 def build_report(folders: Iterable,         # finished run folders: paths or (path, studies) pairs
                  figures_dir: str | Path,   # where figures and tables go
                  out=None,                  # where to print progress (default stdout; False: silent)
@@ -842,10 +861,12 @@ def build_report(folders: Iterable,         # finished run folders: paths or (pa
     (figures_dir / "tables").mkdir(parents=True, exist_ok=True)
     say = (lambda msg: None) if out is False else (lambda msg: print(msg, file=out or sys.stdout, flush=True))
     previous, runs = _previous_files(figures_dir), load_runs(folders)
+    if (split := evaluated_on(runs)) != "test": say(f"report: accuracy is {split} accuracy (data option validation)")
     entries = {"figures": [], "tables": []}
     for kind, registry, save in (("figures", FIGURES, _save_figure), ("tables", TABLES, _save_table)):
         for name, (title, fn) in registry.items():
-            entries[kind] += _emit(kind[:-1], name, title, fn, runs, lambda item, t: save(item, t, figures_dir), say)
+            entries[kind] += _emit(kind[:-1], name, title, fn, runs,
+                                   lambda item, t: save(_for_split(item, split), t, figures_dir), say)
     made = {f for e in entries["figures"] + entries["tables"] for f in e["files"]}
     for stale in sorted(previous - made):
         with contextlib.suppress(OSError): (figures_dir / stale).unlink()
