@@ -20,15 +20,23 @@ from typing import Callable
 import torch
 
 from hyperflux.masks import count_compute_ops  # noqa: F401  (compute operators of one step, for the benchmarks)
+from hyperflux.core import keep_freed_memory
 from hyperflux.masks import mask_banks, to_channels_last
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def set_threads(threads: int | None) -> int:
-    "Use `threads` torch CPU threads (None: torch's default); return the number in use."
+    "Use `threads` torch CPU threads (None: torch's default) and the engine's malloc setting; the threads in use."
     if threads: torch.set_num_threads(int(threads))
+    set_malloc()
     return torch.get_num_threads()
+
+
+def set_malloc() -> str:
+    "The engine's CPU malloc setting for the whole process, so every configuration runs under it; it, in words."
+    if keep_freed_memory(): return "keeps freed blocks up to 1 GiB (hyperflux.core.keep_freed_memory)"
+    return "glibc's defaults (HYPERFLUX_KEEP_FREED_MEMORY=0, or not glibc)"
 
 
 def cpu_model() -> str:
@@ -69,7 +77,8 @@ def load_average() -> list[float] | None:
 def machine_info(device: str, threads: int) -> dict:
     "Everything a reader needs to judge where the numbers come from."
     info = dict(cpu=cpu_model(), cores=os.cpu_count(), memory_gib=memory_gib(), python=platform.python_version(),
-                torch=torch.__version__, torch_threads=threads, device=device, platform=platform.platform(),
+                torch=torch.__version__, torch_threads=threads, malloc=set_malloc(), device=device,
+                platform=platform.platform(),
                 date_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), git_commit=git_commit(),
                 command=" ".join([Path(sys.executable).name, *sys.argv]), load_average_start=load_average())
     if device.startswith("cuda") and torch.cuda.is_available():

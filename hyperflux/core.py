@@ -6,7 +6,7 @@ Docs: https://hyperflux.github.io/hyperflux/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #716c126c
 from __future__ import annotations
-import contextlib, importlib.util, json, math, os, random, sys, tempfile
+import contextlib, ctypes, importlib.util, json, math, os, platform, random, sys, tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['HyperfluxError', 'check_choice', 'ensure_torchvision', 'set_seed', 'get_device', 'atomic_path', 'atomic_write',
-           'atomic_write_json', 'atomic_torch_save', 'Registry', 'select_top', 'keep_for_density']
+__all__ = ['KEEP_FREED_MEMORY_ENV', 'HyperfluxError', 'check_choice', 'ensure_torchvision', 'set_seed', 'get_device',
+           'keep_freed_memory', 'atomic_path', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'Registry',
+           'select_top', 'keep_for_density']
 
 # %% ../nbs/00_core.ipynb #883a276a
 class HyperfluxError(Exception):
@@ -92,6 +93,23 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise HyperfluxError("device 'mps' was requested but is not available; use --device cpu or auto")
     return dev
+
+# %% ../nbs/00_core.ipynb #8c0eca35
+KEEP_FREED_MEMORY_ENV = "HYPERFLUX_KEEP_FREED_MEMORY"
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters (malloc.h)
+
+def _glibc_mallopt():
+    "glibc's `mallopt` in this process, or None (another C library or system)."
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc": return None
+    return getattr(ctypes.CDLL(None), "mallopt", None)
+
+def keep_freed_memory(limit: int = 1 << 30,  # bytes: freed blocks up to this size stay with the process
+                     ) -> bool:
+    "Have glibc's malloc keep freed blocks for reuse (fewer page faults); True if set (never if the env var is 0)."
+    if os.environ.get(KEEP_FREED_MEMORY_ENV, "1").strip() == "0": return False
+    mallopt = _glibc_mallopt()
+    if mallopt is None: return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(limit))) and bool(mallopt(_M_TRIM_THRESHOLD, int(limit)))
 
 # %% ../nbs/00_core.ipynb #3737e3d4
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import runfolder as rf
 from .config import ENGINE_VERSION, TrainConfig, run_key
-from .core import HyperfluxError, atomic_torch_save, atomic_write_json, get_device, set_seed
+from .core import HyperfluxError, atomic_torch_save, atomic_write_json, get_device, keep_freed_memory, set_seed
 from .data import get_data
 from .inits import resolve_init
 from .masks import (attach_masks, kept_count, layer_density, mask_parameters, prunable_count, save_baked,
@@ -79,6 +79,7 @@ class Run:
         if self.device.type == "cuda" and int(os.environ.get("LOCAL_RANK", -1)) >= 0:
             self.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
             torch.cuda.set_device(self.device)
+        if self.device.type == "cpu": keep_freed_memory()   # each step's large tensors reused, not faulted in again
         _init_distributed(self.device)
         self.rank, self.world = dist_info()
         set_seed(cfg.seed, cfg.deterministic)

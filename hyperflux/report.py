@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/report.html.md"""
 # %% ../nbs/10_report.ipynb #159a0e74
 from __future__ import annotations
 import contextlib, math, re, sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -27,11 +27,11 @@ from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 # %% auto #0
 __all__ = ['METHOD_ORDER', 'FIGURES', 'TABLES', 'read_run', 'load_runs', 'runs_in', 'load_metrics', 'method_label', 'model_label',
            'method_order', 'color_of', 'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table',
-           'figure', 'table', 'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking',
-           'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
-           'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
-           'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
-           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'evaluated_on', 'build_report', 'write_figures_readme']
+           'figure', 'table', 'evaluated_on', 'accuracy_name', 'per_model', 'accuracy_vs_sparsity', 'two_stages',
+           'scheduler_tracking', 'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure',
+           'fit_with_fallback', 'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws',
+           'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary',
+           'accuracy_table', 'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -175,6 +175,15 @@ def _seeds(df: pd.DataFrame) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
 # %% ../nbs/10_report.ipynb #24ad310c
+def evaluated_on(runs: pd.DataFrame) -> str:
+    "What the runs' accuracy was measured on: test, validation (a held-out part of train), or both."
+    splits = set(runs.eval_split) if "eval_split" in runs else set()
+    return " and ".join(sorted(splits)) or "test"
+
+def accuracy_name(runs: pd.DataFrame) -> str:
+    "The runs' accuracy as labels and captions name it: 'test accuracy', or 'validation accuracy' (option validation)."
+    return f"{evaluated_on(runs)} accuracy"
+
 def per_model(runs: pd.DataFrame,    # the runs of one figure family
               draw: Callable,        # draw(group, model label, notes) -> matplotlib figure
               stem: str,             # file stem; each figure is <stem>-<arch>-<dataset>
@@ -203,7 +212,7 @@ def _accuracy_panel(ax, g: pd.DataFrame, dense: pd.Series, model: str):
         ax.axhline(mu, color="k", ls="--", lw=1, label=f"dense ({mu:.1f} %)")
         if sd: ax.axhspan(mu - sd, mu + sd, color="k", alpha=0.07, lw=0)
     sparsity_axis(ax, g.target_sparsity_pct)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(f"{accuracy_name(g)} (%)")
     ax.set_title(f"{model}, {_seeds(g)} (mean ± std)")
     ax.legend(fontsize="x-small", loc="lower left", ncol=2)
 
@@ -220,7 +229,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame) -> list[Figure]:
             _accuracy_panel(ax, g, dense, model_label(arch, ds))
         fig.tight_layout()
     return [Figure("accuracy_vs_sparsity", fig,
-                   "Final test accuracy against the target sparsity for every method; points are the mean over "
+                   f"Final {accuracy_name(acc)} against the target sparsity for every method; points are the mean over "
                    "seeds and bars one standard deviation. The dashed line (and band) is dense training with the same "
                    "recipe. The x axis is spaced by log density so that 90 … 99.5 % are readable.")]
 
@@ -247,7 +256,7 @@ def _draw_two_stages(g: pd.DataFrame, model: str, notes: list):
             bottom.plot(m.epoch, m.density_pct, color=colors[target], lw=1.2, alpha=0.85, label=lab)
         bottom.axhline(100 - target, color=colors[target], ls=":", lw=1)
     for i, ax in enumerate((top, bottom)): shade_regrowth(ax, *_stage_bounds(g), label=i == 0)
-    top.set_ylabel("test accuracy (%)")
+    top.set_ylabel(f"{accuracy_name(g)} (%)")
     bottom.set_ylabel("density (% of weights kept, log)")
     bottom.set_yscale("log")
     bottom.set_xlabel("epoch")
@@ -259,7 +268,8 @@ def _draw_two_stages(g: pd.DataFrame, model: str, notes: list):
 def two_stages(runs: pd.DataFrame) -> list[Figure]:
     "Test accuracy and density against epoch for Hyperflux runs, one line per seed, coloured by target sparsity."
     return per_model(_need(_scheduler_runs(runs), "Hyperflux accuracy runs"), _draw_two_stages, "two_stages",
-                     "Hyperflux on {model}: test accuracy (top) and density (bottom, log) after every epoch; one line "
+                     f"Hyperflux on {{model}}: {accuracy_name(runs)} (top) and density (bottom, log) after every "
+                     "epoch; one line "
                      "per seed, coloured by target sparsity; dotted lines are the target densities; the shaded epochs "
                      "are the regrowth stage (pressure off, masks move by flux alone).")
 
@@ -699,7 +709,8 @@ def accuracy_table(runs: pd.DataFrame) -> list[Table]:
                          "seeds": s.n, "acc_mean": s.acc_mean, "acc_std": s.acc_std,
                          "achieved_sparsity_pct": s.sparsity})
     return [Table("accuracy", pd.DataFrame(rows),
-                  "Final test accuracy (mean ± std over seeds) at each target sparsity, and the value reported by the "
+                  f"Final {accuracy_name(runs)} (mean ± std over seeds) at each target sparsity, and the value "
+                  "reported by the "
                   "authors for the same model, data set, method and sparsity where one exists (source in brackets: "
                   "authors-code = their dense checkpoints, draft-2024 = an early internal draft). The CSV holds the "
                   "numbers: one row per arch, data set, method and target sparsity.", data=tidy)]
@@ -723,7 +734,8 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
                        "method": [method_label(m) for m in wide.method]})
     for t in sorted(c for c in wide.columns if isinstance(c, float)): df[f"{t:g} %"] = wide[t].fillna("–").values
     out.append(Table("accuracy_by_sparsity", df,
-                     "Final test accuracy in % (mean ± std over seeds), one column per target sparsity."))
+                     f"Final {accuracy_name(acc)} in % (mean ± std over seeds), one column per target "
+                     "sparsity."))
     return out
 
 # %% ../nbs/10_report.ipynb #0ff69eae
@@ -834,24 +846,6 @@ def _emit(kind: str, name: str, title: str, fn: Callable, runs: pd.DataFrame, sa
         return [dict(name=name, title=title, status="failed", note=f"{type(e).__name__}: {e}", files=[])]
     finally: plt.close("all")
 
-def evaluated_on(runs: pd.DataFrame) -> str:
-    "What the runs' accuracy was measured on: test, validation (a held-out part of train), or both."
-    splits = set(runs.eval_split) if "eval_split" in runs else set()
-    return " and ".join(sorted(splits)) or "test"
-
-def _name_split(text: str, split: str) -> str:
-    "`text` with 'test accuracy' named for what the accuracy was measured on."
-    if split == "test": return text
-    return text.replace("test accuracy", f"{split} accuracy").replace("Test accuracy", f"{split.capitalize()} accuracy")
-
-def _for_split(item, split: str):
-    "A figure or table whose labels and caption say what its accuracy was measured on."
-    if split == "test": return item
-    if isinstance(item, Figure):
-        for ax in item.fig.axes:
-            ax.set_ylabel(_name_split(ax.get_ylabel(), split)); ax.set_title(_name_split(ax.get_title(), split))
-    return replace(item, caption=_name_split(item.caption, split))
-
 def build_report(folders: Iterable,         # finished run folders: paths or (path, studies) pairs
                  figures_dir: str | Path,   # where figures and tables go
                  out=None,                  # where to print progress (default stdout; False: silent)
@@ -866,7 +860,7 @@ def build_report(folders: Iterable,         # finished run folders: paths or (pa
     for kind, registry, save in (("figures", FIGURES, _save_figure), ("tables", TABLES, _save_table)):
         for name, (title, fn) in registry.items():
             entries[kind] += _emit(kind[:-1], name, title, fn, runs,
-                                   lambda item, t: save(_for_split(item, split), t, figures_dir), say)
+                                   lambda item, t: save(item, t, figures_dir), say)
     made = {f for e in entries["figures"] + entries["tables"] for f in e["files"]}
     for stale in sorted(previous - made):
         with contextlib.suppress(OSError): (figures_dir / stale).unlink()
