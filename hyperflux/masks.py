@@ -63,7 +63,7 @@ class MaskBank:
         self.channels_last = [False] * len(self.sizes)    # per layer: segment stored (O, H, W, I)? (to_channels_last)
         self._current: list[torch.Tensor] | None = None   # the masked views of the forward in progress
         self._keep_key, self._keep = None, None           # fixed-mask cache: logits version -> keep (None: all present)
-        self._buffers: dict[str, torch.Tensor] = {}       # H and the gathered gradient, reused from step to step
+        self._buffers: dict[str, torch.Tensor] = {}       # H's buffer and a zero, reused from step to step
         self._keep_busy = False                           # H's buffer is saved by a graph not yet back-propagated
 
     @property
@@ -189,14 +189,16 @@ class FusedHardMask(torch.autograd.Function):
         bank = ctx.bank
         bank._keep_busy = False
         grads = [g.reshape(-1) if g is not None else weight.new_zeros(n) for g, n in zip(grads, bank.sizes)]
-        # the gathered gradient is scratch, used only here (unless a graph of the backward itself is being built)
-        grad = torch.cat(grads) if torch.is_grad_enabled() else torch.cat(grads, out=bank.buffer("grad", weight))
-        grad_w = grad * keep if ctx.needs_input_grad[0] else None
+        grad = torch.cat(grads)
         grad_m = None
         if ctx.needs_input_grad[1]:
             zero = bank.zero(weight) if not torch.is_grad_enabled() else grad.new_zeros(())
             grad_m = torch.addcmul(zero, grad, weight, value=ctx.kappa)    # 0 + kappa * g * w in one pass
             if grad_m.dtype != ctx.logits_dtype: grad_m = grad_m.to(ctx.logits_dtype)
+        if not ctx.needs_input_grad[0]: return None, grad_m, None
+        # g * H in place: the gathered gradient becomes the weights' (one tensor fewer), unless a graph of this
+        # backward is being built and may still need g
+        grad_w = grad * keep if torch.is_grad_enabled() else grad.mul_(keep)
         return grad_w, grad_m, None
 
 def _old_keys(bank: MaskBank, prefix: str, name: str) -> tuple[str, str]:
