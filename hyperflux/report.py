@@ -269,9 +269,8 @@ def two_stages(runs: pd.DataFrame) -> list[Figure]:
     "Test accuracy and density against epoch for Hyperflux runs, one line per seed, coloured by target sparsity."
     return per_model(_need(_scheduler_runs(runs), "Hyperflux accuracy runs"), _draw_two_stages, "two_stages",
                      f"Hyperflux on {{model}}: {accuracy_name(runs)} (top) and density (bottom, log) after every "
-                     "epoch; one line "
-                     "per seed, coloured by target sparsity; dotted lines are the target densities; the shaded epochs "
-                     "are the regrowth stage (pressure off, masks move by flux alone).")
+                     "epoch; one line per seed, coloured by target sparsity; dotted lines are the target densities; "
+                     "the shaded epochs are the regrowth stage (pressure off, masks move by flux alone).")
 
 # %% ../nbs/10_report.ipynb #df1dd6c9
 def _tracking_panel(ax, gt: pd.DataFrame, target: float, notes: list):
