@@ -184,8 +184,9 @@ def memory_section(rows: list[dict], title="Peak memory (CPU)") -> list[str]:
     lines += [""]
     if not gpu: lines.append("- *baseline*: memory of the process after importing torch and hyperflux, before any "
                              "model exists (shared by every configuration).")
-    lines.append("- *hyperflux / dense*: ratio of peaks; Hyperflux adds one logit per weight, its gradient and two "
-                 "Adam moments (4 extra copies of the prunable weights).")
+    lines.append("- *hyperflux / dense*: ratio of peaks; per prunable weight Hyperflux adds its logit, the logit's "
+                 "gradient, Adam's two moments, H(m) and the masked weight w*H(m) the layers compute with: 6 extra "
+                 "copies of the prunable weights, where the dense step keeps 3 (weights, gradients, momentum).")
     if not gpu: lines.append("- *above baseline*: the same ratio counting only what training allocates.")
     lines.append("- *prune hooks / dense*: torch.nn.utils.prune keeps weight_orig and a mask buffer.")
     return lines + [""]
