@@ -223,7 +223,7 @@ def run(models: list[str], device: str = "cpu", quick: bool = False, amp: str = 
                           batch=batch or MODELS[name]["batch"]["cuda" if device.startswith("cuda") else "cpu"],
                           amp=amp, channels_last=channels_last, compile=comp)
             big = name in ("resnet50", "vgg19") and not device.startswith("cuda")
-            r = rounds or (2 if quick else (4 if big else 21))
+            r = rounds or (2 if quick else (8 if big else 21))
             repeat = 1 if big or quick else 5
             configs = CONFIGS
             log(f"train overhead: {name} on {device} (batch {s.batch}, "
@@ -244,7 +244,8 @@ def main(argv=None):
     p.add_argument("--amp", default="off", choices=["off", "bf16"])
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", choices=["off", "on", "both"], default="off")
-    p.add_argument("--rounds", type=int, default=None, help="rounds per model (default: 21, 4 for big models on CPU)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds per model (default: 21; 8 for big models on CPU, whose steps take seconds)")
     a = p.parse_args(argv)
     set_threads(a.threads)
     modes = {"off": (False,), "on": (True,), "both": (False, True)}[a.compile]
