@@ -190,15 +190,15 @@ class FusedHardMask(torch.autograd.Function):
         bank._keep_busy = False
         grads = [g.reshape(-1) if g is not None else weight.new_zeros(n) for g, n in zip(grads, bank.sizes)]
         grad = torch.cat(grads)
+        graph = torch.is_grad_enabled()    # a graph of this backward is being built (second-order methods)
         grad_m = None
         if ctx.needs_input_grad[1]:
-            zero = bank.zero(weight) if not torch.is_grad_enabled() else grad.new_zeros(())
+            zero = grad.new_zeros(()) if graph else bank.zero(weight)
             grad_m = torch.addcmul(zero, grad, weight, value=ctx.kappa)    # 0 + kappa * g * w in one pass
             if grad_m.dtype != ctx.logits_dtype: grad_m = grad_m.to(ctx.logits_dtype)
         if not ctx.needs_input_grad[0]: return None, grad_m, None
-        # g * H in place: the gathered gradient becomes the weights' (one tensor fewer), unless a graph of this
-        # backward is being built and may still need g
-        grad_w = grad * keep if torch.is_grad_enabled() else grad.mul_(keep)
+        # g * H in place: the gathered gradient becomes the weights' (one tensor fewer), unless a graph may still need g
+        grad_w = grad * keep if graph else grad.mul_(keep)
         return grad_w, grad_m, None
 
 def _old_keys(bank: MaskBank, prefix: str, name: str) -> tuple[str, str]:
