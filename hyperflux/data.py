@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from .core import HyperfluxError, check_choice, ensure_torchvision, get_device
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SYNTHETIC_DEFAULTS', 'DATASETS', 'VALIDATION_SEED', 'DIGITS_TEST_SIZE',
-           'DIGITS_SPLIT_SEED', 'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'DatasetSpec', 'register_dataset',
-           'dataset_spec', 'dataset_label', 'available_datasets', 'dataset_info', 'data_root', 'epoch_generator',
-           'shard_indices', 'shard_size', 'random_crop', 'ImageTransform', 'TensorLoader', 'Data', 'hold_out',
-           'digits_arrays', 'synthetic_tensors', 'read_idx', 'write_idx', 'find_idx_files', 'read_cifar_batch',
-           'write_cifar_batch', 'FolderLoader', 'imagenet_transforms', 'get_data']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SYNTHETIC_DEFAULTS', 'DATASETS', 'VALIDATION_SEED', 'SUBSET_SEED',
+           'DIGITS_TEST_SIZE', 'DIGITS_SPLIT_SEED', 'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'DatasetSpec',
+           'register_dataset', 'dataset_spec', 'dataset_label', 'available_datasets', 'dataset_info', 'data_root',
+           'epoch_generator', 'shard_indices', 'shard_size', 'random_crop', 'ImageTransform', 'TensorLoader', 'Data',
+           'hold_out', 'subset_indices', 'digits_arrays', 'synthetic_tensors', 'read_idx', 'write_idx',
+           'find_idx_files', 'read_cifar_batch', 'write_cifar_batch', 'FolderLoader', 'imagenet_transforms', 'get_data']
 
 # %% ../nbs/03_data.ipynb #94726397
 @dataclass(frozen=True)
@@ -242,8 +242,19 @@ def hold_out(n_train: int, # training examples
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(VALIDATION_SEED))
     return order[n_val:].sort().values, order[:n_val].sort().values
 
+SUBSET_SEED = 1   # one subset for every run and seed (drawn after any validation hold-out)
+
+def subset_indices(n_train: int, # training examples available
+                 n: int,       # of them to train on
+                ) -> torch.Tensor:
+    "Sorted indices of the fixed `n` of `n_train` training examples a run with the `train_subset` option trains on."
+    if not 0 < n <= n_train:
+        raise HyperfluxError(f"train_subset must be between 1 and the {n_train} training examples, got {n}")
+    return torch.randperm(n_train, generator=torch.Generator().manual_seed(SUBSET_SEED))[:n].sort().values
+
 def _tensor_data(name, xtr, ytr, xte, yte, *, batch_size, device, seed, rank, world_size, augment, channels_last,
-                 train_tf=None, test_tf=None, classes=None, source="", num_classes=None, validation=0) -> Data:
+                 train_tf=None, test_tf=None, classes=None, source="", num_classes=None, validation=0,
+                 train_subset=0) -> Data:
     "Move a data set's tensors to the device and wrap them in loaders (`validation` > 0: evaluate on a held-out part)."
     xtr, ytr, xte, yte = (torch.as_tensor(t).to(device) for t in (xtr, ytr, xte, yte))
     ytr, yte = ytr.long(), yte.long()
@@ -252,6 +263,9 @@ def _tensor_data(name, xtr, ytr, xte, yte, *, batch_size, device, seed, rank, wo
         keep, val = (i.to(device) for i in hold_out(len(ytr), int(validation)))
         xtr, ytr, xte, yte = xtr[keep], ytr[keep], xtr[val], ytr[val]
         eval_split, source = "validation", f"{source}; {len(val)} training examples held out (the test set unused)"
+    if train_subset:
+        sub = subset_indices(len(ytr), int(train_subset)).to(device)
+        xtr, ytr, source = xtr[sub], ytr[sub], f"{source}; a fixed subset of {len(sub)} training examples"
     kw = dict(batch_size=batch_size, seed=seed, rank=rank, world_size=world_size, channels_last=channels_last)
     train = TensorLoader(xtr, ytr, shuffle=True, transform=train_tf if augment else test_tf, **kw)
     test = TensorLoader(xte, yte, shuffle=False, transform=test_tf, **kw)
@@ -588,23 +602,24 @@ def _load_imagenet(root, num_workers=None, image_size=224, *, batch_size, device
                 "imagenet", len(train_set), len(val_set), train_set.classes, str(folder))
 
 # %% ../nbs/03_data.ipynb #8d6f2f8e
+_SPLIT_OPTIONS = ("validation", "train_subset")   # what every in-memory data set takes (see _tensor_data)
 _SYNTHETIC_INFO = DatasetInfo("synthetic", SYNTHETIC_DEFAULTS["num_classes"], SYNTHETIC_DEFAULTS["shape"],
                               SYNTHETIC_DEFAULTS["train_size"], SYNTHETIC_DEFAULTS["test_size"])
 for _spec in (
-    DatasetSpec(DatasetInfo("digits", 10, (1, 8, 8), 1437, 360), _load_digits, ("validation",), "digits (8×8)"),
+    DatasetSpec(DatasetInfo("digits", 10, (1, 8, 8), 1437, 360), _load_digits, _SPLIT_OPTIONS, "digits (8×8)"),
     DatasetSpec(DatasetInfo("mnist", 10, (1, 28, 28), 60000, 10000, (0.1307,), (0.3081,)),
-                partial(_load_mnist_like, "mnist"), ("download", "validation"), "MNIST"),
+                partial(_load_mnist_like, "mnist"), ("download", *_SPLIT_OPTIONS), "MNIST"),
     DatasetSpec(DatasetInfo("fashion_mnist", 10, (1, 28, 28), 60000, 10000, (0.2860,), (0.3530,)),
-                partial(_load_mnist_like, "fashion_mnist"), ("download", "validation"), "Fashion-MNIST"),
+                partial(_load_mnist_like, "fashion_mnist"), ("download", *_SPLIT_OPTIONS), "Fashion-MNIST"),
     DatasetSpec(DatasetInfo("cifar10", 10, (3, 32, 32), 50000, 10000, (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)),
-                partial(_load_cifar, "cifar10"), ("download", "validation"), "CIFAR-10"),
+                partial(_load_cifar, "cifar10"), ("download", *_SPLIT_OPTIONS), "CIFAR-10"),
     DatasetSpec(DatasetInfo("cifar100", 100, (3, 32, 32), 50000, 10000, (0.5071, 0.4867, 0.4408),
-                            (0.2675, 0.2565, 0.2761)), partial(_load_cifar, "cifar100"), ("download", "validation"),
+                            (0.2675, 0.2565, 0.2761)), partial(_load_cifar, "cifar100"), ("download", *_SPLIT_OPTIONS),
                 "CIFAR-100"),
     DatasetSpec(DatasetInfo("imagenet", 1000, (3, 224, 224), 1281167, 50000, IMAGENET_MEAN, IMAGENET_STD),
                 _load_imagenet, ("num_workers", "image_size"), "ImageNet"),
     DatasetSpec(_SYNTHETIC_INFO, _load_synthetic,
-                ("shape", "num_classes", "train_size", "test_size", "data_seed", "validation"), "synthetic"),
+                ("shape", "num_classes", "train_size", "test_size", "data_seed", *_SPLIT_OPTIONS), "synthetic"),
 ): register_dataset(_spec)
 
 def get_data(name: str,               # a name from `available_datasets()`
@@ -617,7 +632,8 @@ def get_data(name: str,               # a name from `available_datasets()`
              channels_last: bool = False, # image batches in channels-last memory format
              **kw,                    # per data set: download (MNIST-like, CIFAR), num_workers and image_size
                                       # (imagenet), shape/num_classes/train_size/test_size/data_seed (synthetic);
-                                      # validation=N (all but imagenet): evaluate on N held-out training examples
+                                      # validation=N (all but imagenet): evaluate on N held-out training examples;
+                                      # train_subset=N (all but imagenet): train on a fixed N of them
             ) -> Data:
     "Load data set `name` and return its train and test loaders with what a model needs to know."
     spec = dataset_spec(name)

@@ -22,10 +22,11 @@ from .data import DATASETS, dataset_info
 from .masks import prunable_layers
 
 # %% auto #0
-__all__ = ['VGG19_CONFIG', 'ARCHS', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300', 'LeNet5', 'resnet50', 'VGG',
-           'DropPath', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'VisionTransformer', 'ArchSpec', 'register_arch',
-           'arch_label', 'available_archs', 'resolve_dataset', 'get_model', 'unwrap_state_dict', 'resize_pos_embed',
-           'load_pretrained', 'model_summary', 'format_summary', 'add_commands', 'info_command']
+__all__ = ['VGG19_CONFIG', 'ARCHS', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300', 'LeNet5', 'resnet50', 'BasicBlock',
+           'CifarResNet', 'resnet20', 'VGG', 'DropPath', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'VisionTransformer',
+           'ArchSpec', 'register_arch', 'arch_label', 'available_archs', 'resolve_dataset', 'get_model',
+           'unwrap_state_dict', 'resize_pos_embed', 'load_pretrained', 'model_summary', 'format_summary',
+           'add_commands', 'info_command']
 
 # %% ../nbs/04_models.ipynb #31de0f83
 @torch.no_grad()
@@ -83,6 +84,47 @@ def resnet50(num_classes: int = 10, in_channels: int = 3,
     elif in_channels != 3:
         model.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
     return kaiming_relu_init(model)
+
+# %% ../nbs/04_models.ipynb #34ab4394
+class BasicBlock(nn.Module):
+    "Two 3x3 conv-BN layers and a parameter-free shortcut (He et al. 2016, option A: subsample, zero-pad channels)."
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.stride, self.pad = stride, c_out - c_in
+
+    def shortcut(self, x):
+        if self.stride > 1: x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.pad)) if self.pad else x
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+class CifarResNet(nn.Module):
+    "The CIFAR ResNet of He et al. 2016: a 3x3 stem, three stages of `blocks` basic blocks (16/32/64 channels)."
+    def __init__(self, blocks: int = 3, num_classes: int = 10, in_channels: int = 3, widths=(16, 32, 64)):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        layers, c_in = [], widths[0]
+        for i, width in enumerate(widths):
+            for b in range(blocks):
+                layers.append(BasicBlock(c_in, width, stride=2 if i > 0 and b == 0 else 1))
+                c_in = width
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x):
+        x = self.layers(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    "ResNet-20 (3 blocks per stage, about 0.27 M weights), Kaiming-relu initialised."
+    return kaiming_relu_init(CifarResNet(3, num_classes, in_channels))
 
 # %% ../nbs/04_models.ipynb #eda6baf5
 VGG19_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
@@ -233,6 +275,12 @@ def _build_resnet50(arch, num_classes, shape, dataset, small_images=None, **opti
                              f"{8 if small else 32} px; {dataset} has {h}x{w}")
     return resnet50(num_classes, c, small_images=small)
 
+def _build_resnet20(arch, num_classes, shape, dataset, **options):
+    _no_options(arch, options)
+    c, h, w = _image_shape(arch, shape, dataset)
+    if min(h, w) < 8: raise HyperfluxError(f"resnet20 needs images of at least 8 px; {dataset} has {h}x{w}")
+    return resnet20(num_classes, c)
+
 def _build_vgg19(arch, num_classes, shape, dataset, **options):
     _no_options(arch, options)
     c, h, w = _image_shape(arch, shape, dataset)
@@ -274,6 +322,7 @@ def arch_label(name: str) -> str:
 
 register_arch("lenet300", ArchSpec(_build_lenet300, "mnist", "LeNet-300-100"))
 register_arch("lenet5", ArchSpec(_build_lenet5, "mnist", "LeNet-5"))
+register_arch("resnet20", ArchSpec(_build_resnet20, "cifar10", "ResNet-20"))
 register_arch("resnet50", ArchSpec(_build_resnet50, "cifar10", "ResNet-50"))
 register_arch("vgg19", ArchSpec(_build_vgg19, "cifar10", "VGG-19"))
 register_arch("deit_tiny", ArchSpec(partial(_build_deit, embed_dim=192, num_heads=3), "imagenet", "DeiT-T"))
