@@ -18,7 +18,7 @@ from .methods import Method, MethodContext, register_method, two_stage_lr
 from .pressure import ConstantPressure, Pressure, StepPressure, TrajectoryScheduler
 
 # %% auto #0
-__all__ = ['project_to_count', 'Hyperflux']
+__all__ = ['project_to_count', 'budget_mask_lr', 'Hyperflux']
 
 # %% ../nbs/05c_hyperflux_method.ipynb #75fe5f99
 @torch.no_grad()
@@ -39,8 +39,16 @@ def project_to_count(model: nn.Module, keep: int, margin: float = 1e-3) -> tuple
         lg.copy_(torch.where(sel, lg.clamp(min=margin), lg.clamp(max=-margin)))
     return regrown, pruned
 
+# %% ../nbs/05c_hyperflux_method.ipynb #c86cc891
+def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
+                   travel: float,  # logit units a mask logit must be able to move over the pruning stage (0: off)
+                   steps: int,     # optimiser steps in the pruning stage
+                  ) -> float:
+    "The pruning stage's mask lr: `mask_lr`, raised to `travel / steps` when the stage is too short to move that far."
+    return max(mask_lr, travel / max(1, steps)) if travel > 0 and mask_lr > 0 else mask_lr   # 0: masks stay fixed
+
 # %% ../nbs/05c_hyperflux_method.ipynb #28dcb9f0
-@register_method("hyperflux", label="Hyperflux", color="#d62728", law_family="Hyperflux pressure (L0)",
+@register_method("hyperflux", label="Hyperflux", color="#d62728", law_family="Hyperflux pressure (L0)", version=2,
                  law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"))
 class Hyperflux(Method):
     "Learned masks under pressure, then regrowth (A.9), landing exactly on the target."
@@ -53,6 +61,7 @@ class Hyperflux(Method):
         self.law: list[dict] = []
         self.flux_sum: list[torch.Tensor] | None = None
         self.flux_steps = 0
+        self.mask_lr = cfg.mask_lr   # raised for the pruning stage's steps in setup (mask_travel)
 
     def _make_scheduler(self):
         c = self.cfg
@@ -66,9 +75,11 @@ class Hyperflux(Method):
         c = self.cfg
         self.pressure = Pressure(ctx.model, c.pressure_layers, c.pressure_normaliser)
         self.target_keep = keep_for_density(prunable_count(ctx.model), 100.0 - c.sparsity_pct)
+        self.mask_lr = budget_mask_lr(c.mask_lr, c.mask_travel, ctx.steps_per_epoch * self.T)
         self.control = DensityControl(ctx.mask_params, getattr(self.scheduler, "trajectory", None), ctx.steps_per_epoch,
                                       mode=c.control, every=c.control_every, gains=c.pi_gains, funnel=c.funnel,
-                                      hold_regrowth=c.regrowth == "held" and c.epochs_regrow > 0, exponent=c.exponent)
+                                      hold_regrowth=c.regrowth in ("held", "frozen") and c.epochs_regrow > 0,
+                                      exponent=c.exponent)
 
     def stage(self, epoch: int) -> str: return "prune" if epoch <= self.T else "regrow"
 
@@ -84,11 +95,12 @@ class Hyperflux(Method):
         c = self.cfg
         paper = c.regrowth == "paper"   # the resets happen after the first regrowth epoch (E.3)
         weight_lr = two_stage_lr(c, epoch, regrow_delay=1 if paper else 0)
-        if self.stage(epoch) == "prune" or (paper and self.regrow_index(epoch) == 0): return weight_lr, c.mask_lr
+        if self.stage(epoch) == "prune" or (paper and self.regrow_index(epoch) == 0): return weight_lr, self.mask_lr
         k = self.regrow_index(epoch) - (1 if paper else 0)
-        frozen = c.regrowth in ("budgeted", "held") and k >= c.epochs_regrow - c.regrow_freeze_epochs
+        frozen = c.regrowth == "frozen" or (c.regrowth in ("budgeted", "held")
+                                            and k >= c.epochs_regrow - c.regrow_freeze_epochs)
         if frozen or k >= c.regrow_mask_zero_after: return weight_lr, 0.0
-        return weight_lr, c.mask_lr * self.regrow_mask_lr_scale() * c.regrow_mask_decay ** k
+        return weight_lr, self.mask_lr * self.regrow_mask_lr_scale() * c.regrow_mask_decay ** k
 
     def regrow_mask_lr_scale(self) -> float:
         "Mask lr scale of the first regrowth epoch: the setting, else 1 for held (fewer swaps) and 5 otherwise."
@@ -127,13 +139,17 @@ class Hyperflux(Method):
         "Move the masks onto the budget at the end of an epoch when they are off it; what was done ({}: nothing)."
         epoch, c = ctx.epoch, self.cfg
         project = c.regrowth == "budgeted" and c.epochs_regrow > 0 and epoch >= self.T
-        bounds = ((self.target_keep,) * 2 if project
+        bounds = ((self.target_keep,) * 2 if project or self.lands_after(epoch)
                   else self.control.settle_bounds(epoch, self.stage(epoch), self.target_keep))
         if bounds is None or bounds[0] <= self.control.kept() <= bounds[1]: return {}
         if project:
             regrown, pruned = project_to_count(ctx.model, self.target_keep)
             return dict(projected_in=regrown, projected_out=pruned)
         return dict(held_count=hold_count(ctx.mask_params, *bounds))
+
+    def lands_after(self, epoch: int) -> bool:
+        "Is the count moved onto the target at the end of `epoch`? At the end of pruning, unless `paper` or no target."
+        return epoch == self.T and self.cfg.regrowth != "paper" and self.control.trajectory is not None
 
     def summary(self, ctx: MethodContext, rows: list[dict]) -> dict:
         "tracking_error: max |ln(density / E(e))| over epochs 2..T (nan without a trajectory)."
@@ -158,7 +174,7 @@ class Hyperflux(Method):
     def finish(self, ctx: MethodContext):
         if self.cfg.epochs_regrow == 0: return
         if self.cfg.regrowth == "budgeted": project_to_count(ctx.model, self.target_keep)
-        if self.cfg.regrowth == "held": hold_count(ctx.mask_params, self.target_keep)
+        if self.cfg.regrowth in ("held", "frozen"): hold_count(ctx.mask_params, self.target_keep)
 
     def law_rows(self) -> list[dict]: return self.law
 

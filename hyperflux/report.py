@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .config import recipe
 from .core import HyperfluxError, atomic_write
 from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
@@ -25,18 +26,27 @@ from .models import arch_label
 from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 
 # %% auto #0
-__all__ = ['METHOD_ORDER', 'FIGURES', 'TABLES', 'read_run', 'load_runs', 'runs_in', 'load_metrics', 'method_label', 'model_label',
-           'method_order', 'color_of', 'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table',
-           'figure', 'table', 'evaluated_on', 'accuracy_name', 'per_model', 'accuracy_vs_sparsity', 'two_stages',
-           'scheduler_tracking', 'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure',
-           'fit_with_fallback', 'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws',
-           'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary',
-           'accuracy_table', 'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
+__all__ = ['METHOD_ORDER', 'MODEL_KEYS', 'FIGURES', 'TABLES', 'budget_variant', 'read_run', 'load_runs', 'runs_in',
+           'load_metrics', 'method_label', 'model_label', 'variant_stem', 'method_order', 'color_of', 'sparsity_axis',
+           'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table', 'evaluated_on',
+           'accuracy_name', 'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking',
+           'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
+           'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
+           'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
+           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
     "The sparsity a run ended at (final.json's `achieved_sparsity_pct`; `sparsity_pct` in folders before the rename)."
     return final["achieved_sparsity_pct"] if "achieved_sparsity_pct" in final else final["sparsity_pct"]
+
+def budget_variant(cfg: dict) -> str:
+    "How a run's budget differs from its recipe's ('' when it does not): a batch size, a training subset."
+    parts = []
+    if cfg.get("batch_size") not in (None, recipe(cfg["arch"], cfg["dataset"], method=cfg["method"]).batch_size):
+        parts.append(f"batch {cfg['batch_size']}")
+    if subset := (cfg.get("data_options") or {}).get("train_subset"): parts.append(f"{int(subset):,} train")
+    return "; ".join(parts)
 
 def read_run(folder: str | Path,           # a run folder
              studies: Iterable[str] = (),  # studies of the sweep that use it
@@ -50,7 +60,7 @@ def read_run(folder: str | Path,           # a run folder
     row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"],
                density_pct=final["density_pct"], sparsity_pct=_achieved_sparsity(final), seconds=final.get("seconds"),
                folder=str(folder), studies=tuple(studies), engine_version=params.get("engine_version"),
-               eval_split=final.get("eval_split", "test"))
+               eval_split=final.get("eval_split", "test"), variant=budget_variant(cfg))
     return row
 
 def load_runs(folders: Iterable) -> pd.DataFrame:
@@ -84,9 +94,15 @@ def method_label(m: str) -> str:
     info = _method_record(m)
     return info.label if info else m
 
-def model_label(arch: str, dataset: str) -> str:
-    "'LeNet-300-100 / digits (8×8)': the labels its ArchSpec and DatasetSpec records give."
-    return f"{arch_label(arch)} / {dataset_label(dataset)}"
+def model_label(arch: str, dataset: str, variant: str = "") -> str:
+    "'LeNet-300-100 / digits (8×8)': the labels its ArchSpec and DatasetSpec records give (and the budget variant's)."
+    return f"{arch_label(arch)} / {dataset_label(dataset)}" + (f" ({variant})" if variant else "")
+
+MODEL_KEYS = ["arch", "dataset", "variant"]   # what one model panel, figure or table block shows
+
+def variant_stem(variant: str) -> str:
+    "A file-name part for a budget variant ('' for none): 'batch 512; 10,000 train' -> '-batch512-10000train'."
+    return "".join("-" + "".join(ch for ch in part if ch.isalnum()) for part in variant.split(";") if part.strip())
 
 def method_order(methods: Iterable[str]) -> list[str]:
     "Methods in the order of METHOD_ORDER, then any others alphabetically."
@@ -191,13 +207,13 @@ def per_model(runs: pd.DataFrame,    # the runs of one figure family
              ) -> list[Figure]:
     "One figure per (arch, dataset) of `runs`, drawn in the report's style."
     out = []
-    for (arch, ds), group in runs.groupby(["arch", "dataset"]):
-        model, notes = model_label(arch, ds), []
+    for (arch, ds, variant), group in runs.groupby(MODEL_KEYS):
+        model, notes = model_label(arch, ds, variant), []
         with figure_style():
             fig = draw(group, model, notes)
             fig.tight_layout()
         text = caption(group, model) if callable(caption) else caption.format(model=model)
-        out.append(Figure(f"{stem}-{arch}-{ds}", fig, text, subtitle=model, notes=notes))
+        out.append(Figure(f"{stem}-{arch}-{ds}{variant_stem(variant)}", fig, text, subtitle=model, notes=notes))
     return out
 
 # %% ../nbs/10_report.ipynb #e27e060d
@@ -221,12 +237,16 @@ def accuracy_vs_sparsity(runs: pd.DataFrame) -> list[Figure]:
     "Final test accuracy against target sparsity per method (mean ± std over seeds), one panel per model and data set."
     acc = _need(runs_in(runs, "accuracy"), "accuracy runs")
     pruned = _need(acc[acc.method != "dense"], "pruning runs in the accuracy study")
-    groups = list(pruned.groupby(["arch", "dataset"]))
+    groups = list(pruned.groupby(MODEL_KEYS))
+    ncols = min(len(groups), 4)
     with figure_style():
-        fig, axes = plt.subplots(1, len(groups), figsize=(6.4 * len(groups), 4.6), squeeze=False)
-        for ax, ((arch, ds), g) in zip(axes.flat, groups):
-            dense = acc[(acc.method == "dense") & (acc.arch == arch) & (acc.dataset == ds)].test_acc_pct
-            _accuracy_panel(ax, g, dense, model_label(arch, ds))
+        nrows = -(-len(groups) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.6 * nrows), squeeze=False)
+        for ax in axes.flat[len(groups):]: ax.set_visible(False)
+        for ax, ((arch, ds, variant), g) in zip(axes.flat, groups):
+            dense = acc[(acc.method == "dense") & (acc.arch == arch) & (acc.dataset == ds)
+                        & (acc.variant == variant)].test_acc_pct
+            _accuracy_panel(ax, g, dense, model_label(arch, ds, variant))
         fig.tight_layout()
     return [Figure("accuracy_vs_sparsity", fig,
                    f"Final {accuracy_name(acc)} against the target sparsity for every method; points are the mean over "
@@ -683,7 +703,7 @@ def accuracy_summary(runs: pd.DataFrame) -> pd.DataFrame:
     "Per (arch, dataset, method, target sparsity): seeds, accuracy mean ± std, achieved sparsity (numbers)."
     acc = _need(runs_in(runs, "accuracy"), "accuracy runs")
     acc = acc.assign(target=np.where(acc.method == "dense", 0.0, acc.target_sparsity_pct))
-    g = acc.groupby(["arch", "dataset", "method", "target"])
+    g = acc.groupby([*MODEL_KEYS, "method", "target"])
     return g.agg(n=("seed", "nunique"), acc_mean=("test_acc_pct", "mean"), acc_std=("test_acc_pct", "std"),
                  sparsity=("sparsity_pct", "mean")).reset_index()
 
@@ -693,13 +713,14 @@ def accuracy_table(runs: pd.DataFrame) -> list[Table]:
     "Long table: one row per model, data set, method and sparsity, with the reported value or 'not reported'."
     s = accuracy_summary(runs)
     s["order"] = s.method.map({m: i for i, m in enumerate(method_order(s.method))})
-    s = s.sort_values(["arch", "dataset", "order", "target"])
+    s = s.sort_values([*MODEL_KEYS, "order", "target"])
     rows = []
     for r in s.itertuples():
         vals = runs_in(runs, "accuracy")
-        vals = vals[(vals.arch == r.arch) & (vals.dataset == r.dataset) & (vals.method == r.method)
+        vals = vals[(vals.arch == r.arch) & (vals.dataset == r.dataset) & (vals.variant == r.variant)
+                    & (vals.method == r.method)
                     & ((vals.method == "dense") | np.isclose(vals.target_sparsity_pct, r.target))]
-        rows.append({"model / data": model_label(r.arch, r.dataset), "method": method_label(r.method),
+        rows.append({"model / data": model_label(r.arch, r.dataset, r.variant), "method": method_label(r.method),
                      "target sparsity (%)": f"{r.target:g}" if r.method != "dense" else "0 (dense)",
                      "achieved sparsity (%)": f"{r.sparsity:.2f}", "seeds": r.n,
                      "ours: accuracy (%)": _mean_std(vals.test_acc_pct),
@@ -707,6 +728,7 @@ def accuracy_table(runs: pd.DataFrame) -> list[Table]:
     tidy = pd.DataFrame({"arch": s.arch, "dataset": s.dataset, "method": s.method, "sparsity_pct": s.target,
                          "seeds": s.n, "acc_mean": s.acc_mean, "acc_std": s.acc_std,
                          "achieved_sparsity_pct": s.sparsity})
+    if s.variant.ne("").any(): tidy.insert(2, "variant", s.variant)   # budget variants (batch size, training subset)
     return [Table("accuracy", pd.DataFrame(rows),
                   f"Final {accuracy_name(runs)} (mean ± std over seeds) at each target sparsity, and the value "
                   "reported by the "
@@ -722,14 +744,15 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
     _need(s, "pruning runs in the accuracy study")
     out = []
     acc = runs_in(runs, "accuracy")
-    cells = s.assign(cell=[_mean_std(acc[(acc.arch == r.arch) & (acc.dataset == r.dataset) & (acc.method == r.method)
-                                         & np.isclose(acc.target_sparsity_pct, r.target)].test_acc_pct)
+    cells = s.assign(cell=[_mean_std(acc[(acc.arch == r.arch) & (acc.dataset == r.dataset) & (acc.variant == r.variant)
+                                         & (acc.method == r.method) & np.isclose(acc.target_sparsity_pct, r.target)
+                                         ].test_acc_pct)
                            for r in s.itertuples()])
-    wide = cells.pivot_table(index=["arch", "dataset", "method"], columns="target", values="cell", aggfunc="first")
+    wide = cells.pivot_table(index=[*MODEL_KEYS, "method"], columns="target", values="cell", aggfunc="first")
     wide = wide.reset_index()
     wide["order"] = wide.method.map({m: i for i, m in enumerate(method_order(wide.method))})
-    wide = wide.sort_values(["arch", "dataset", "order"]).drop(columns="order")
-    df = pd.DataFrame({"model / data": [model_label(a, d) for a, d in zip(wide.arch, wide.dataset)],
+    wide = wide.sort_values([*MODEL_KEYS, "order"]).drop(columns="order")
+    df = pd.DataFrame({"model / data": [model_label(a, d, v) for a, d, v in zip(wide.arch, wide.dataset, wide.variant)],
                        "method": [method_label(m) for m in wide.method]})
     for t in sorted(c for c in wide.columns if isinstance(c, float)): df[f"{t:g} %"] = wide[t].fillna("–").values
     out.append(Table("accuracy_by_sparsity", df,
