@@ -1,5 +1,6 @@
 """The Hyperflux method (A.9) as a training method of the shared engine: learned masks under pressure from the
-trajectory scheduler, then regrowth, landing exactly on the target (held by default).
+trajectory scheduler, held near it by a funnel, landing exactly on the target, then regrowth (the weights
+fine-tune the landed mask by default).
 
 Docs: https://hyperflux.github.io/hyperflux/hyperflux_method.html.md"""
 

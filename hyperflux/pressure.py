@@ -145,6 +145,9 @@ class ReferenceTrajectory:
         if not 0 < self.target_density_pct < 100:
             raise HyperfluxError(f"target density must be in (0, 100), got {self.target_density_pct}")
         if self.epochs < 1: raise HyperfluxError(f"the pruning stage needs at least one epoch, got {self.epochs}")
+        if (lowest := self.density_pct(self.epochs, 0.0)) > self.target_density_pct:
+            # too short a stage for this target even at s = 0: E(T) = end^T * const, so lower the end factor to reach it
+            self.end_factor *= (self.target_density_pct / lowest) ** (1 / self.epochs)
         self.start_factor = self._bisect()
 
     def factor(self, k: int, s: float | None = None) -> float:

@@ -33,7 +33,8 @@ __all__ = ['METHOD_ORDER', 'MODEL_KEYS', 'FIGURES', 'TABLES', 'budget_variant', 
            'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
            'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
            'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
-           'accuracy_by_sparsity', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
+           'accuracy_by_sparsity', 'versus_best_baseline', 'landing_checks', 'landing', 'law_fit_rows', 'law_fits',
+           'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -60,7 +61,8 @@ def read_run(folder: str | Path,           # a run folder
     row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"],
                density_pct=final["density_pct"], sparsity_pct=_achieved_sparsity(final), seconds=final.get("seconds"),
                folder=str(folder), studies=tuple(studies), engine_version=params.get("engine_version"),
-               eval_split=final.get("eval_split", "test"), variant=budget_variant(cfg))
+               eval_split=final.get("eval_split", "test"), variant=budget_variant(cfg),
+               tracking_error=final.get("tracking_error"))
     return row
 
 def load_runs(folders: Iterable) -> pd.DataFrame:
@@ -759,6 +761,66 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
                      f"Final {accuracy_name(acc)} in % (mean ± std over seeds), one column per target "
                      "sparsity."))
     return out
+
+# %% ../nbs/10_report.ipynb #ca4f43dd
+@table("versus_best_baseline", "Hyperflux against the best baseline of each cell")
+def versus_best_baseline(runs: pd.DataFrame) -> list[Table]:
+    "Per model, data, budget and target: Hyperflux's mean accuracy, the best other method's, and the difference."
+    s = accuracy_summary(runs)
+    s = s[s.method != "dense"]
+    rows = []
+    for key, g in s.groupby([*MODEL_KEYS, "target"]):
+        hf, others = g[g.method == "hyperflux"], g[g.method != "hyperflux"]
+        if hf.empty or others.empty: continue
+        best = others.loc[others.acc_mean.idxmax()]
+        rows.append(dict(zip([*MODEL_KEYS, "sparsity_pct"], key), hyperflux_mean=hf.acc_mean.iloc[0],
+                         best_baseline=best.method, best_baseline_mean=best.acc_mean,
+                         difference_pp=hf.acc_mean.iloc[0] - best.acc_mean, seeds=int(hf.n.iloc[0])))
+    data = pd.DataFrame(_need(pd.DataFrame(rows), "cells with Hyperflux and a baseline"))
+    shown = pd.DataFrame({"model / data": [model_label(r.arch, r.dataset, r.variant) for r in data.itertuples()],
+                          "target sparsity (%)": [f"{t:g}" for t in data.sparsity_pct],
+                          "Hyperflux (%)": data.hyperflux_mean.map("{:.2f}".format),
+                          "best baseline": data.best_baseline.map(method_label),
+                          "its accuracy (%)": data.best_baseline_mean.map("{:.2f}".format),
+                          "difference (pp)": data.difference_pp.map("{:+.2f}".format)})
+    return [Table("versus_best_baseline", shown,
+                  f"Mean final {accuracy_name(runs)} of Hyperflux and of the best other method in each cell (same "
+                  "epochs, same target sparsity), and their difference in percentage points.", data=data)]
+
+def landing_checks(folder: str | Path, epochs_prune: int) -> dict:
+    "A run's accuracy at the last pruning epoch, its worst regrowth epoch, its best of the last three, its final."
+    acc = load_metrics(folder).test_acc_pct.tolist()
+    last_prune, regrow = acc[epochs_prune - 1], acc[epochs_prune:]
+    return dict(last_pruning_epoch=last_prune, worst_regrowth_epoch=min(regrow, default=float("nan")),
+                best_of_last_three=max(acc[-3:]), final=acc[-1])
+
+@table("landing", "Hyperflux runs: on target, tracking, and what regrowth did")
+def landing(runs: pd.DataFrame) -> list[Table]:
+    "Per Hyperflux run: weights off target, tracking error, and whether regrowth ever cost accuracy."
+    hf = _need(_scheduler_runs(runs), "Hyperflux accuracy runs")
+    rows = []
+    for r in hf.itertuples():
+        checks = landing_checks(r.folder, int(r.epochs_prune))
+        prunable = read_json(Path(r.folder) / FINAL).get("prunable", 0)
+        rows.append(dict(arch=r.arch, dataset=r.dataset, variant=r.variant, sparsity_pct=r.target_sparsity_pct,
+                         seed=r.seed, weights_off_target=round(abs(r.sparsity_pct - r.target_sparsity_pct) / 100
+                                                              * prunable),
+                         tracking_error=r.tracking_error, **checks,
+                         final_within_0_2_of_best3=checks["final"] >= checks["best_of_last_three"] - 0.2,
+                         regrowth_within_1_of_pruning=not (checks["worst_regrowth_epoch"]
+                                                           < checks["last_pruning_epoch"] - 1)))
+    data = pd.DataFrame(rows).sort_values([*MODEL_KEYS, "sparsity_pct", "seed"])
+    counts = {k: f"{int(data[k].sum())} of {len(data)}" for k in ("final_within_0_2_of_best3",
+                                                                   "regrowth_within_1_of_pruning")}
+    summary = pd.DataFrame([{"runs": len(data), "max weights off target": int(data.weights_off_target.max()),
+                             "max tracking error": f"{data.tracking_error.max():.3f}",
+                             "final >= best of last 3 - 0.2 pp": counts["final_within_0_2_of_best3"],
+                             "no regrowth epoch > 1 pp under the last pruning epoch":
+                                 counts["regrowth_within_1_of_pruning"]}])
+    return [Table("landing", summary,
+                  "Hyperflux's landing over every run of the accuracy study: how far the final count is from the "
+                  "target, the largest tracking error max |ln(density / E(e))| over the pruning stage, and two "
+                  "checks that regrowth never costs accuracy. The CSV has one row per run.", data=data)]
 
 # %% ../nbs/10_report.ipynb #0ff69eae
 def _fit_row(source: str, family: str, model: str, s, d, region=DEFAULT_REGION, per_seed: str = "") -> dict:
