@@ -33,8 +33,8 @@ __all__ = ['METHOD_ORDER', 'MODEL_KEYS', 'FIGURES', 'TABLES', 'budget_variant', 
            'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
            'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
            'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
-           'accuracy_by_sparsity', 'versus_best_baseline', 'landing_checks', 'landing', 'law_fit_rows', 'law_fits',
-           'build_report', 'write_figures_readme']
+           'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline', 'landing_checks', 'landing',
+           'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -763,8 +763,7 @@ def accuracy_by_sparsity(runs: pd.DataFrame) -> list[Table]:
     return out
 
 # %% ../nbs/10_report.ipynb #ca4f43dd
-@table("versus_best_baseline", "Hyperflux against the best baseline of each cell")
-def versus_best_baseline(runs: pd.DataFrame) -> list[Table]:
+def versus_best(runs: pd.DataFrame) -> pd.DataFrame:
     "Per model, data, budget and target: Hyperflux's mean accuracy, the best other method's, and the difference."
     s = accuracy_summary(runs)
     s = s[s.method != "dense"]
@@ -776,7 +775,12 @@ def versus_best_baseline(runs: pd.DataFrame) -> list[Table]:
         rows.append(dict(zip([*MODEL_KEYS, "sparsity_pct"], key), hyperflux_mean=hf.acc_mean.iloc[0],
                          best_baseline=best.method, best_baseline_mean=best.acc_mean,
                          difference_pp=hf.acc_mean.iloc[0] - best.acc_mean, seeds=int(hf.n.iloc[0])))
-    data = pd.DataFrame(_need(pd.DataFrame(rows), "cells with Hyperflux and a baseline"))
+    return _need(pd.DataFrame(rows), "cells with Hyperflux and a baseline")
+
+@table("versus_best_baseline", "Hyperflux against the best baseline of each cell")
+def versus_best_baseline(runs: pd.DataFrame) -> list[Table]:
+    "Per model, data, budget and target: Hyperflux's mean accuracy, the best other method's, and the difference."
+    data = versus_best(runs)
     shown = pd.DataFrame({"model / data": [model_label(r.arch, r.dataset, r.variant) for r in data.itertuples()],
                           "target sparsity (%)": [f"{t:g}" for t in data.sparsity_pct],
                           "Hyperflux (%)": data.hyperflux_mean.map("{:.2f}".format),
@@ -821,6 +825,32 @@ def landing(runs: pd.DataFrame) -> list[Table]:
                   "Hyperflux's landing over every run of the accuracy study: how far the final count is from the "
                   "target, the largest tracking error max |ln(density / E(e))| over the pruning stage, and two "
                   "checks that regrowth never costs accuracy. The CSV has one row per run.", data=data)]
+
+# %% ../nbs/10_report.ipynb #671d60ff
+@figure("versus_best_baseline", "Hyperflux minus the best baseline, cell by cell")
+def versus_best_baseline_figure(runs: pd.DataFrame) -> list[Figure]:
+    "One horizontal bar per model, data, budget and target: Hyperflux's mean accuracy minus the best baseline's."
+    data = versus_best(runs)
+    labels = [f"{model_label(r.arch, r.dataset, r.variant)}, {r.sparsity_pct:g} %" for r in data.itertuples()]
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(8.5, 0.9 + 0.32 * len(data)))
+        colors = [color_of("hyperflux") if d >= 0 else "0.55" for d in data.difference_pp]
+        ax.barh(range(len(data)), data.difference_pp, color=colors)
+        for i, r in enumerate(data.itertuples()):
+            ax.annotate(f"{r.difference_pp:+.2f} (vs {method_label(r.best_baseline)})", (r.difference_pp, i),
+                        xytext=(4 if r.difference_pp >= 0 else -4, 0), textcoords="offset points", va="center",
+                        ha="left" if r.difference_pp >= 0 else "right", fontsize=7)
+        ax.axvline(0, color="k", lw=1)
+        ax.set_yticks(range(len(data)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"Hyperflux minus the best baseline, mean {accuracy_name(runs)} (pp)")
+        lo, hi = data.difference_pp.min(), data.difference_pp.max()
+        ax.set_xlim(min(lo, 0) - 0.6 * (hi - min(lo, 0) + 0.1), max(hi, 0) + 0.6 * (max(hi, 0) - lo + 0.1))
+        fig.tight_layout()
+    return [Figure("versus_best_baseline", fig,
+                   "For every model, data set, budget and target sparsity: Hyperflux's mean final "
+                   f"{accuracy_name(runs)} minus that of the best other method in the cell (named after each bar), "
+                   "same epochs and same sparsity. Red: Hyperflux ahead; grey: behind.")]
 
 # %% ../nbs/10_report.ipynb #0ff69eae
 def _fit_row(source: str, family: str, model: str, s, d, region=DEFAULT_REGION, per_seed: str = "") -> dict:
