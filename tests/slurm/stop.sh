@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Stop the daemons tests/slurm/start.sh started, by the pids it wrote (never by name), slurmd first.
+set -uo pipefail
+DIR=${HYPERFLUX_SLURM_DIR:-/tmp/hyperflux-slurm}
+[ -s "$DIR/pids" ] || { echo ">>> tests/slurm/stop.sh: nothing to stop ($DIR/pids is empty or missing)"; exit 0; }
+tac "$DIR/pids" | while read -r name pid; do
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+    echo ">>> tests/slurm/stop.sh: stopped $name (pid $pid)"
+  fi
+done
+: > "$DIR/pids"
