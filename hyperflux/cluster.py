@@ -338,6 +338,10 @@ def slurm_jobs(job_ids: list[str]) -> dict[str, tuple[str, str]] | None:
     out = slurm_command(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", ",".join(bases)],
                         "the state of the runs' jobs", ok_errors=("Invalid job id",))
     states = {p[0]: (p[1], p[2]) for p in (line.split("|") for line in out.splitlines()) if len(p) >= 3}
+    alive_arrays = {j.split("_")[0] for j, (s, _) in states.items() if "_" in j and s in SLURM_ALIVE}
+    for j in ids:   # a pending array task that is cancelled leaves no record, while the rest of its array goes on
+        if j not in states and "_" in j and j.split("_")[0] in alive_arrays:
+            states[j] = ("CANCELLED", "dropped from its array before it started")
     if (gone := [j for j in ids if j not in states]) and shutil.which("sacct"):
         with contextlib.suppress(HyperfluxError):   # accounting is often off ("storage is disabled"): squeue is all
             out = slurm_command(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j",
