@@ -81,7 +81,8 @@ $node
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONFEOF
 
-slurmctld -i   # -i: ignore state left by an earlier start
+rm -rf "${DIR:?}/ctld" "${DIR:?}/slurmd" && mkdir -p "$DIR/ctld" "$DIR/slurmd"
+slurmctld -c   # -c: no job of an earlier start comes back
 for _ in $(seq 100); do [ -s "$DIR/slurmctld.pid" ] && break; sleep 0.1; done
 echo "slurmctld $(cat "$DIR/slurmctld.pid")" >> "$DIR/pids"
 slurmd
