@@ -295,7 +295,8 @@ class TrainJob(Checkpointable):
 
     def checkpoint(self, *args, **kwargs):
         "On time-out or preemption: the same job again (the engine resumes from the run's checkpoint.pt)."
-        record_job(self.folder, state="requeued")
+        requeues = (read_json(Path(self.folder) / JOB) or {}).get("requeues", 0) + 1
+        record_job(self.folder, state="requeued", requeues=requeues)
         return super().checkpoint(*args, **kwargs)
 
 # %% ../nbs/09c_cluster.ipynb #fa56aba0

@@ -224,14 +224,16 @@ def finished_since(results: list[RunResult]) -> list[RunResult]:
     return results
 
 @contextlib.contextmanager
-def report_lock(figures_dir: Path, say=print):
-    "Hold the lock of a figures folder (a file beside it): one report of it at a time, on any host sharing it."
+def report_lock(paths: PaperPaths, say=print):
+    "Hold the lock of a figures folder: one report of it at a time, on any host sharing the runs folder."
     from filelock import FileLock, Timeout
-    figures_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(figures_dir.parent / f".{figures_dir.name}.report.lock", thread_local=False)
+    where = hashlib.sha256(str(paths.figures_dir.resolve()).encode()).hexdigest()[:12]
+    lock_file = paths.runs_dir / ".reports" / f"{paths.figures_dir.name}-{where}.lock"   # not in figures/: git
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_file, thread_local=False)
     try: lock.acquire(timeout=0)
     except Timeout:
-        say(f"paper: another report is drawing {_display_path(figures_dir)}/; waiting for it to finish")
+        say(f"paper: another report is drawing {_display_path(paths.figures_dir)}/; waiting for it to finish")
         lock.acquire()
     try: yield
     finally: lock.release()
@@ -239,7 +241,7 @@ def report_lock(figures_dir: Path, say=print):
 def report_profile(profile: str, paths: PaperPaths, results: list[RunResult], manifest: dict, out=None) -> int:
     "Draw the figures and tables of `results` with their manifest (unless current); 1 if a figure or table failed."
     say = _printer(out)
-    with report_lock(paths.figures_dir, say):   # a second report of the folder waits, then finds it current
+    with report_lock(paths, say):   # a second report of the folder waits, then finds it current
         return _report_profile(profile, paths, finished_since(results), manifest, say, out)
 
 def _report_profile(profile: str, paths: PaperPaths, results: list[RunResult], manifest: dict, say, out) -> int:

@@ -71,7 +71,8 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
               and is_locked(long), what="the resumed run's next checkpoint")
     os.kill(lock_owner(long)["pid"], signal.SIGUSR2)   # Slurm's time-limit warning: checkpoint(), requeue, resume
     job.result()
-    assert json.loads((long / JOB).read_text())["state"] == "requeued"
+    job_record = json.loads((long / JOB).read_text())
+    assert job_record["state"] == "finished" and job_record["requeues"] == 1, job_record
     for spec in specs:
         (final_ref, metrics_ref), (final, metrics) = (numbers(tmp_path / "ref" / spec.folder_name),
                                                       numbers(tmp_path / "runs" / spec.folder_name))
