@@ -40,7 +40,7 @@ profiles:
     resources: {time_min: 1}
     runs:
       - {study: accuracy, arch: lenet300, dataset: digits, method: hyperflux, mask_lr: 0.003, sparsity_pct: 98,
-         epochs_prune: 960, epochs_regrow: 240, seed: 12}
+         epochs_prune: 1200, epochs_regrow: 300, seed: 12}
 """
 
 
@@ -187,7 +187,7 @@ def test_a_run_requeued_at_its_time_limit_resumes_exactly(tmp_path, sweep_file):
         # Slurm warns at its 1-minute limit (USR2); submitit checkpoints and requeues the job
         wait_until(lambda: job_record()["state"] == "requeued", 150, "the time-limit requeue", poll=0.5)
         requeued_at, epochs = time.time(), metric_rows(folder)
-        total = 960 + 240
+        total = 1200 + 300
         assert 0 < epochs < total, epochs
         # let the resumed slice finish (each further 1-minute slice would cost another requeue)
         run("scontrol", "update", f"JobId={job}", "TimeLimit=10")
