@@ -4,7 +4,7 @@ a run whose dependency is cancelled is cancelled by Slurm (not left pending) and
 requeued at its time limit resumes exactly.
 
 These tests run only when HYPERFLUX_SLURM_TEST=1 (.ci/run sets it once start.sh has the daemons up); without it they
-are skipped with the reason. They take about 4 minutes on an idle 2-core machine, most of it training.
+are skipped with the reason. They take 5 to 7.5 minutes on a 2-core machine under load 4 to 6, most of it training.
 """
 import json
 import os
