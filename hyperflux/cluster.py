@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/cluster.html.md"""
 
 # %% ../nbs/09c_cluster.ipynb #f5664d7c
 from __future__ import annotations
-import dataclasses, json, shutil, subprocess
+import contextlib, dataclasses, io, json, math, os, shutil, subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,11 +22,14 @@ except ImportError:   # submitit is only needed to submit; without it the class 
     class Checkpointable: pass
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'RESOURCE_TYPES', 'DEFAULT_RESOURCES', 'MAX_REQUEUES', 'IMAGENET_SCALE', 'CIFAR_SECONDS',
-           'EPOCH_SECONDS', 'check_executor', 'require_submitit', 'check_resources', 'run_resources',
-           'override_resources', 'is_distributed', 'slurm_parameters', 'record_job', 'run_dependencies', 'run_waves',
-           'TrainJob', 'ArraySubmission', 'queued_jobs', 'plan_submissions', 'submit_plan', 'profile_cost', 'hours_on',
-           'cost_table']
+__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'REPORT_OPTIONS', 'RESOURCE_TYPES', 'GPU_RESOURCES', 'CPU_RESOURCES',
+           'DEFAULT_RESOURCES', 'CPU_ARCHS', 'IMAGENET_SCALE', 'CIFAR_SECONDS', 'EPOCH_SECONDS', 'MIN_USEFUL_TIME_MIN',
+           'MAX_REQUEUES', 'SLURM_ALIVE', 'NEVER_STARTS', 'SBATCH_HINTS', 'FIT_FLAGS', 'check_executor',
+           'require_submitit', 'run_device', 'default_resources', 'check_resources', 'run_resources',
+           'override_resources', 'is_distributed', 'signal_delay', 'slurm_parameters', 'short_time_note', 'record_job',
+           'run_dependencies', 'run_waves', 'TrainJob', 'ArraySubmission', 'slurm_command', 'slurm_jobs', 'queued_jobs',
+           'cancel_jobs', 'plan_submissions', 'stuck_jobs', 'sbatch_error', 'sbatch_errors', 'submit_plan',
+           'partition_limits', 'fit_problems', 'profile_cost', 'hours_on', 'cost_table']
 
 # %% ../nbs/09c_cluster.ipynb #14683b78
 EXECUTORS = {   # executor -> what it does
@@ -35,14 +38,22 @@ EXECUTORS = {   # executor -> what it does
 }
 SLURM_OPTIONS = {   # `hyperflux paper` flag -> (resource it overrides, or None for a Slurm-only setting; help)
     "slurm_partition": ("partition", "Slurm partition of every job"),
-    "slurm_time": ("time_min", "time limit of every job in minutes (a run that needs longer is requeued and resumes)"),
-    "slurm_gpus": ("gpus", "GPUs per node of every run (more than 1: one DDP task per GPU)"),
+    "slurm_time": ("time_min", "time limit of every run's job in minutes (a run that needs longer is requeued and "
+                               "resumes; each requeue costs Slurm's hold, 2 minutes by default: give 10 or more)"),
+    "slurm_gpus": ("gpus", "GPUs per node of every run (more than 1: one DDP task per GPU; 0 on a CPU partition)"),
     "slurm_cpus": ("cpus", "CPU cores per node of every run"),
     "slurm_mem_gb": ("mem_gb", "memory per node of every run, in GB"),
     "slurm_nodes": ("nodes", "nodes of every run (more than 1: DDP across nodes)"),
     "slurm_account": (None, "Slurm account to charge"),
     "slurm_qos": (None, "Slurm quality of service"),
     "slurm_logs": (None, "submitit's job scripts and logs, on a file system the nodes share (default runs/.submitit)"),
+}
+REPORT_OPTIONS = {   # `hyperflux paper` flag -> (resource of the report job it sets; help)
+    "slurm_report_cpus": ("cpus", "CPU cores of the report job (default: report_resources: of the profile, else 2, "
+                                  "fewer if the partition's nodes have fewer)"),
+    "slurm_report_mem_gb": ("mem_gb", "memory of the report job in GB (default: report_resources:, else 8, less if "
+                                      "the partition's nodes have less)"),
+    "slurm_report_time": ("time_min", "time limit of the report job in minutes (default: report_resources:, else 60)"),
 }
 
 def check_executor(name: str,               # the executor asked for
@@ -67,7 +78,42 @@ def require_submitit():
 
 # %% ../nbs/09c_cluster.ipynb #33a278bf
 RESOURCE_TYPES = dict(gpus=int, cpus=int, mem_gb=float, time_min=int, nodes=int, partition=str)
-DEFAULT_RESOURCES = dict(gpus=1, cpus=8, mem_gb=32.0, time_min=240, nodes=1, partition=None)
+GPU_RESOURCES = dict(gpus=1, cpus=8, mem_gb=32.0, time_min=240, nodes=1, partition=None)   # a run on one GPU
+CPU_RESOURCES = dict(gpus=0, cpus=1, mem_gb=4.0, time_min=60, nodes=1, partition=None)     # a run on one CPU core
+DEFAULT_RESOURCES = GPU_RESOURCES   # a run whose device cannot be told (see `default_resources`)
+CPU_ARCHS = ("lenet300", "lenet5")  # models small enough to train on a CPU: their runs ask for no GPU
+IMAGENET_SCALE = 1281167 / 50000 / 1.30   # ImageNet epoch / CIFAR epoch, per G multiply-add per image
+CIFAR_SECONDS = 17.0   # one 50,000-image ResNet-50 CIFAR epoch on one H100 with today's engine (issue 15, measured)
+EPOCH_SECONDS = {  # (arch, dataset) -> (seconds per epoch on one device, device, where the number comes from)
+    ("resnet50", "cifar10"): (CIFAR_SECONDS, "H100", "measured (issue 15)"),
+    ("resnet50", "cifar100"): (CIFAR_SECONDS, "H100", "measured (issue 15, same images and model as CIFAR-10)"),
+    ("vgg19", "cifar10"): (CIFAR_SECONDS * 0.40 / 1.30, "H100", "estimate: multiply-adds per image"),
+    ("vgg19", "cifar100"): (CIFAR_SECONDS * 0.40 / 1.30, "H100", "estimate: multiply-adds per image"),
+    ("resnet50", "imagenet"): (CIFAR_SECONDS * 4.1 * IMAGENET_SCALE, "H100", "estimate: multiply-adds, images"),
+    ("deit_small", "imagenet"): (CIFAR_SECONDS * 4.6 * IMAGENET_SCALE, "H100", "estimate: multiply-adds, images"),
+    ("deit_tiny", "imagenet"): (CIFAR_SECONDS * 1.3 * IMAGENET_SCALE, "H100", "estimate: multiply-adds, images"),
+    ("lenet300", "digits"): (7.08 / 80, "CPU", "measured (benchmarks/results.json, reach: 80 epochs in 7.08 s)"),
+    ("lenet300", "fashion_mnist"): (0.0092 * 469, "CPU", "estimate: measured step time x 469 steps"),
+    ("lenet5", "fashion_mnist"): (0.0256 * 469, "CPU", "estimate: measured step time x 469 steps"),
+    ("lenet300", "mnist"): (0.0092 * 469, "CPU", "estimate: measured step time x 469 steps"),
+    ("lenet5", "mnist"): (0.0256 * 469, "CPU", "estimate: measured step time x 469 steps"),
+}
+
+def run_device(config: dict) -> str:
+    "'gpu' or 'cpu': where a run with this (canonical) config trains on a cluster: its device, else its model's size."
+    device = str(config.get("device", "auto"))
+    if device.startswith("cuda"): return "gpu"
+    if device != "auto": return "cpu"   # cpu (or mps, which no Slurm node schedules)
+    return "cpu" if config.get("arch") in CPU_ARCHS else "gpu"
+
+def default_resources(config: dict) -> dict:
+    "What a run asks for when paper.yaml says nothing: CPU or GPU resources, and a time limit from its size."
+    res = dict(CPU_RESOURCES if run_device(config) == "cpu" else GPU_RESOURCES)
+    known = EPOCH_SECONDS.get((config.get("arch"), config.get("dataset")))
+    if known:   # three times the estimate (a slower node, a busy file system) plus 10 minutes to start; at most a day
+        minutes = (config.get("epochs_prune", 0) + config.get("epochs_regrow", 0)) * known[0] / 60
+        res["time_min"] = int(min(24 * 60, max(15, math.ceil(3 * minutes) + 10)))
+    return res
 
 def check_resources(value,       # a `resources:` mapping of the sweep file (None: empty)
                     where: str,  # where it is, for errors ("paper.yaml, profile full, run 3")
@@ -99,26 +145,33 @@ def run_resources(sweep: dict,                 # from read_sweep
                   profile: str,                # a profile name
                   source: str = "paper.yaml",  # the file name, for errors
                  ) -> dict[str, dict]:
-    "RunSpec.key -> the resources of that run: DEFAULT_RESOURCES, the profile's `resources:`, its entry's."
+    "RunSpec.key -> the resources of that run: `default_resources`, the profile's `resources:`, its entry's."
     p = profile_settings(sweep, profile, source)
-    base = {**DEFAULT_RESOURCES, **check_resources(p.get("resources"), f"{source}, profile {profile}")}
+    base = check_resources(p.get("resources"), f"{source}, profile {profile}")
     for i, entry in enumerate(p["runs"], 1):   # checked entry by entry, so an error names its run
         check_resources(entry.get("resources") if isinstance(entry, dict) else None,
                         f"{source}, profile {profile}, run {i}")
     # the runs as the sweep resolves them (dependencies included); each carries its entry's resources
-    return {spec.key: {**base, **check_resources(spec.resources, f"{source}, profile {profile}")}
+    return {spec.key: {**default_resources(spec.config), **base,
+                       **check_resources(spec.resources, f"{source}, profile {profile}")}
             for spec in profile_runs(sweep, profile, source)}
 
-def override_resources(resources: dict, options: dict) -> dict:
-    "`resources` with the `--slurm-*` flags that override a resource applied."
-    given = {SLURM_OPTIONS[k][0]: v for k, v in options.items()
-             if v is not None and k in SLURM_OPTIONS and SLURM_OPTIONS[k][0]}
+def override_resources(resources: dict, options: dict, flags: dict | None = None) -> dict:
+    "`resources` with the `--slurm-*` flags that override a resource applied (`flags`: SLURM_OPTIONS)."
+    flags = SLURM_OPTIONS if flags is None else flags
+    given = {flags[k][0]: v for k, v in options.items() if v is not None and k in flags and flags[k][0]}
     return {**resources, **check_resources(given, "the --slurm-* flags")}
 
 # %% ../nbs/09c_cluster.ipynb #2fc3eeab
+MIN_USEFUL_TIME_MIN = 10   # a time limit under this many minutes spends much of each slice on Slurm's requeue hold
+
 def is_distributed(resources: dict) -> bool:
     "Does a run with these resources train with DDP (more than one GPU or node)?"
     return resources["gpus"] > 1 or resources["nodes"] > 1
+
+def signal_delay(time_min: int) -> int:
+    "Seconds before its time limit that Slurm warns a job (USR2: checkpoint and requeue): 1/8 of it, 15 to 120 s."
+    return int(min(120, max(15, time_min * 60 // 8)))
 
 def slurm_parameters(resources: dict,             # one run's resources
                      account: str | None = None,  # Slurm account
@@ -131,11 +184,19 @@ def slurm_parameters(resources: dict,             # one run's resources
     params = dict(job_name=job_name, nodes=resources["nodes"], ntasks_per_node=tasks,
                   cpus_per_task=max(1, resources["cpus"] // tasks), time=resources["time_min"],
                   mem=f"{int(mem)}GB" if float(mem).is_integer() else f"{int(mem * 1024)}MB",
-                  signal_delay_s=120)   # Slurm warns 2 minutes before the limit: time to requeue
+                  signal_delay_s=signal_delay(resources["time_min"]))   # time to checkpoint and requeue
     if resources["gpus"]: params["gpus_per_node"] = resources["gpus"]
     for key, value in dict(partition=resources.get("partition"), account=account, qos=qos).items():
         if value: params[key] = value
     return params
+
+def short_time_note(time_min: int) -> str | None:
+    "What a requeue costs under this time limit, when it is too short to be useful (else None)."
+    if time_min >= MIN_USEFUL_TIME_MIN: return None
+    return (f"a time limit of {time_min} min is short: Slurm warns a run {signal_delay(time_min)} s (up to 30 s "
+            f"more) before it, and holds a requeued run for its cred_expire (120 s by default) before it may start "
+            f"again, so a run that outlives one limit makes little progress per slice; give at least "
+            f"{MIN_USEFUL_TIME_MIN} min (--slurm-time, or time_min in resources:)")
 
 # %% ../nbs/09c_cluster.ipynb #1e817abe
 def _now() -> str: return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -187,6 +248,13 @@ def _job_environment() -> tuple[int, int, str]:
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     return env.global_rank, env.num_tasks, str(env.job_id)
 
+def _slurm_threads():
+    "Torch threads = the job's CPUs per task (Slurm's SLURM_CPUS_PER_TASK), unless OMP_NUM_THREADS says otherwise."
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if cpus.isdigit() and int(cpus) > 0 and not os.environ.get("OMP_NUM_THREADS"):
+        import torch
+        torch.set_num_threads(int(cpus))
+
 class TrainJob(Checkpointable):
     "One run as a submitit job: trains it, and on time-out is requeued to resume from its checkpoint."
     def __init__(self, spec: RunSpec,          # the run
@@ -204,7 +272,12 @@ class TrainJob(Checkpointable):
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_json(folder / SWEEP, {**self.spec.identity(), "key": self.spec.key,
                                                "studies": list(self.spec.studies)})
-        try: return self._train(tasks)
+            if job_id: record_job(folder, state="running", started=_now())
+        _slurm_threads()
+        try:
+            final = self._train(tasks)
+            if rank == 0 and job_id: record_job(folder, state="finished", error="")
+            return final
         except Exception as e:   # not SystemExit: submitit exits that way to requeue a job after checkpoint()
             if rank == 0: record_job(folder, state="failed", error=" ".join(f"{type(e).__name__}: {e}".split())[:300])
             raise
@@ -222,11 +295,15 @@ class TrainJob(Checkpointable):
 
     def checkpoint(self, *args, **kwargs):
         "On time-out or preemption: the same job again (the engine resumes from the run's checkpoint.pt)."
-        record_job(self.folder, state="requeued")
+        requeues = (read_json(Path(self.folder) / JOB) or {}).get("requeues", 0) + 1
+        record_job(self.folder, state="requeued", requeues=requeues)
         return super().checkpoint(*args, **kwargs)
 
 # %% ../nbs/09c_cluster.ipynb #fa56aba0
 MAX_REQUEUES = 50   # time-outs a run may resume from before submitit gives up on it (a long run under a short limit)
+SLURM_ALIVE = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+               "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT")   # queued or running
+NEVER_STARTS = ("DependencyNeverSatisfied",)   # squeue reasons of a pending job that can never start
 
 @dataclasses.dataclass
 class ArraySubmission:
@@ -236,15 +313,53 @@ class ArraySubmission:
     specs: list                # the runs, one array task each
     after: list                # run folder names the array waits for (afterok)
     job_ids: list = dataclasses.field(default_factory=list)   # after submission: one per run
+    resources: dict = dataclasses.field(default_factory=dict) # the resources the parameters come from
+
+def slurm_command(args: list[str],  # the command: squeue, sacct, sinfo, scancel ...
+                  what: str,         # what it is for, for the error
+                  ok_errors: tuple = (),  # messages of a failure that means "nothing" (the output is then empty)
+                 ) -> str:
+    "The output of a Slurm command, or one HyperfluxError line with its message and what to do."
+    try: out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise HyperfluxError(f"{args[0]} ({what}) failed: {e}; run this on a node of the Slurm cluster, or use "
+                             f"--executor local") from None
+    if out.returncode == 0: return out.stdout
+    message = " ".join((out.stderr or out.stdout).split()) or f"exit status {out.returncode}"
+    if any(e in message for e in ok_errors): return ""
+    raise HyperfluxError(f"{args[0]} ({what}) failed: {message}; is Slurm's controller up (scontrol ping)? Run "
+                         f"this on a node of the Slurm cluster, or use --executor local")
+
+def slurm_jobs(job_ids: list[str]) -> dict[str, tuple[str, str]] | None:
+    "Job id -> (state, reason) of `job_ids`, from squeue (jobs Slurm still holds) and sacct (when accounting is on)."
+    ids = sorted({j for j in job_ids if j})
+    if shutil.which("squeue") is None: return None
+    if not ids: return {}
+    bases = sorted({j.split("_")[0] for j in ids})
+    out = slurm_command(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", ",".join(bases)],
+                        "the state of the runs' jobs", ok_errors=("Invalid job id",))
+    states = {p[0]: (p[1], p[2]) for p in (line.split("|") for line in out.splitlines()) if len(p) >= 3}
+    alive_arrays = {j.split("_")[0] for j, (s, _) in states.items() if "_" in j and s in SLURM_ALIVE}
+    for j in ids:   # a pending array task that is cancelled leaves no record, while the rest of its array goes on
+        if j not in states and "_" in j and j.split("_")[0] in alive_arrays:
+            states[j] = ("CANCELLED", "dropped from its array before it started")
+    if (gone := [j for j in ids if j not in states]) and shutil.which("sacct"):
+        with contextlib.suppress(HyperfluxError):   # accounting is often off ("storage is disabled"): squeue is all
+            out = slurm_command(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j",
+                                 ",".join(sorted({j.split("_")[0] for j in gone}))], "finished jobs")
+            for line in out.splitlines():
+                job, _, state = line.partition("|")
+                if job in gone and state: states[job] = (state.split()[0], "sacct")
+    return {j: states[j] for j in ids if j in states}
 
 def queued_jobs(job_ids: list[str]) -> dict[str, str]:
-    "Job id -> state of those of `job_ids` still in Slurm's queue (empty without squeue)."
-    bases = sorted({j.split("_")[0] for j in job_ids if j})
-    if not bases or shutil.which("squeue") is None: return {}
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(bases)], capture_output=True,
-                         text=True, timeout=60)
-    states = dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
-    return {j: states[j] for j in job_ids if j in states}
+    "Job id -> state of those of `job_ids` queued or running in Slurm, and able to start (empty without squeue)."
+    return {j: s for j, (s, reason) in (slurm_jobs(job_ids) or {}).items()
+            if s in SLURM_ALIVE and reason not in NEVER_STARTS}
+
+def cancel_jobs(job_ids: list[str]):
+    "scancel these jobs (those already gone are fine)."
+    if job_ids: slurm_command(["scancel", *job_ids], "cancel jobs that can never start", ok_errors=("Invalid job",))
 
 def plan_submissions(specs: list[RunSpec],      # the profile's runs
                      runs_dir: str | Path,      # their folders
@@ -260,7 +375,7 @@ def plan_submissions(specs: list[RunSpec],      # the profile's runs
         folder, job = runs_dir / spec.folder_name, jobs[spec.folder_name]
         if (folder / FINAL).exists(): continue
         if is_locked(folder): left_out[spec.folder_name] = "running elsewhere: " + describe_owner(lock_owner(folder))
-        elif job.get("job_id") in queued:
+        elif job.get("executor") == "slurm" and job.get("job_id") in queued:
             left_out[spec.folder_name] = f"in the Slurm queue as job {job['job_id']} ({queued[job['job_id']]})"
     specs_to_plan = [s for s in specs if s.folder_name not in left_out]
     for wave_no, wave in enumerate(run_waves(specs_to_plan, runs_dir)):
@@ -272,12 +387,55 @@ def plan_submissions(specs: list[RunSpec],      # the profile's runs
                                      f"{res['nodes']} nodes; only the default notebook trains with DDP")
             params = slurm_parameters(res, options.get("slurm_account"), options.get("slurm_qos"))
             key = json.dumps(params, sort_keys=True)
-            arr = groups.setdefault(key, ArraySubmission(wave_no, params, [], []))
+            arr = groups.setdefault(key, ArraySubmission(wave_no, params, [], [], resources=res))
             arr.specs.append(spec)
             deps = [d for d in getattr(spec, "depends_on", ()) or () if not (runs_dir / d / FINAL).exists()]
             arr.after += [d for d in deps if d not in arr.after]
         arrays += groups.values()
     return arrays, left_out
+
+def stuck_jobs(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, str]:
+    "Job id -> run folder of the runs whose recorded Slurm job is pending but can never start (a dependency died)."
+    jobs = {s.folder_name: read_json(Path(runs_dir) / s.folder_name / JOB) or {} for s in specs}
+    ids = {j["job_id"]: name for name, j in jobs.items() if j.get("executor") == "slurm" and j.get("job_id")}
+    return {j: ids[j] for j, (state, reason) in (slurm_jobs(list(ids)) or {}).items()
+            if state == "PENDING" and reason in NEVER_STARTS}
+
+SBATCH_HINTS = (   # words of sbatch's error -> the option that changes it
+    ("partition", "--slurm-partition (or partition in paper.yaml's resources:)"),
+    ("gres", "--slurm-gpus (or gpus in resources:; 0 on a partition without GPUs)"),
+    ("memory", "--slurm-mem-gb (or mem_gb in resources:)"),
+    ("time limit", "--slurm-time (or time_min in resources:)"),
+    ("account", "--slurm-account"),
+    ("qos", "--slurm-qos"),
+    ("node count", "--slurm-nodes (or nodes in resources:)"),
+    ("node configuration", "--slurm-cpus, --slurm-mem-gb or --slurm-gpus (see sinfo -N -l)"),
+)
+
+def sbatch_error(message: str, what: str, submitted: list[str] = ()) -> str:
+    "One line: what sbatch refused, its error, the option to change, and what was already submitted."
+    lines = [" ".join(line.split()) for line in str(message).splitlines() if line.strip()]
+    errors = [line.removeprefix("sbatch: error: ") for line in lines if "error" in line.lower()] or lines[-1:]
+    text = "; ".join(dict.fromkeys(errors)) or "no message"
+    hint = next((h for word, h in SBATCH_HINTS if word in text.lower()), "the --slurm-* options (see sinfo)")
+    done = (f"; already submitted: Slurm job(s) {', '.join(submitted)} (scancel them, or run the same command again "
+            f"once fixed: it leaves them alone)") if submitted else ""
+    return f"sbatch refused {what}: {text}: change {hint}{done}"
+
+@contextlib.contextmanager
+def sbatch_errors(logs: str | Path, what: str, submitted: list[str] = ()):
+    "Turn a failed submission into one HyperfluxError (sbatch_error); remove the pickles and script it left behind."
+    logs = Path(logs)
+    def files(): return set(logs.glob("*.pkl")) | set(logs.glob(".submission_file_*")) if logs.is_dir() else set()
+    before, err = files(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err): yield   # submitit prints sbatch's stderr too: kept for the message
+    except Exception as e:
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
+        if not isinstance(e, (FailedJobError, FailedSubmissionError, subprocess.SubprocessError, OSError)): raise
+        for f in files() - before:
+            with contextlib.suppress(OSError): f.unlink()
+        raise HyperfluxError(sbatch_error(str(e) or err.getvalue(), what, submitted)) from None
 
 def submit_plan(arrays: list[ArraySubmission],   # from plan_submissions
                 runs_dir: str | Path,            # run folders
@@ -291,39 +449,82 @@ def submit_plan(arrays: list[ArraySubmission],   # from plan_submissions
         if arrays and shutil.which(command) is None:
             raise HyperfluxError(f"--executor slurm needs Slurm's {command}, which is not on PATH here: run it on the "
                                  f"cluster's login node (or use --executor local)")
-    runs_dir, job_of = Path(runs_dir), dict(known_jobs or {})
+    runs_dir, job_of, submitted = Path(runs_dir), dict(known_jobs or {}), []
     for arr in arrays:
         executor = submitit.SlurmExecutor(folder=str(logs_dir), max_num_timeout=MAX_REQUEUES)
         params = dict(arr.parameters)
-        if after := sorted({job_of[d] for d in arr.after if d in job_of}):
+        if after := sorted({job_of[d] for d in arr.after if d in job_of}):   # Slurm cancels it if one of them fails
             params["dependency"] = "afterok:" + ":".join(after)
+            params["additional_parameters"] = {"kill-on-invalid-dep": "yes"}
         executor.update_parameters(**params)
-        jobs = executor.submit_array([TrainJob(s, runs_dir / s.folder_name, notebooks=notebooks) for s in arr.specs])
+        with sbatch_errors(logs_dir, f"{len(arr.specs)} run(s) of wave {arr.wave + 1}", submitted):
+            jobs = executor.submit_array([TrainJob(s, runs_dir / s.folder_name, notebooks=notebooks)
+                                          for s in arr.specs])
         arr.job_ids = [str(j.job_id) for j in jobs]
+        submitted.append(arr.job_ids[0].split("_")[0])
         for spec, job_id in zip(arr.specs, arr.job_ids):
             job_of[spec.folder_name] = job_id
             record_job(runs_dir / spec.folder_name, executor="slurm", job_id=job_id, state="queued", error="",
                        submitted=_now(), logs=str(logs_dir))
     return arrays
 
-# %% ../nbs/09c_cluster.ipynb #54ded893
-IMAGENET_SCALE = 1281167 / 50000 / 1.30   # ImageNet epoch / CIFAR epoch, per G multiply-add per image
-CIFAR_SECONDS = 17.0   # one 50,000-image ResNet-50 CIFAR epoch on one H100 with today's engine (issue 15, measured)
-EPOCH_SECONDS = {  # (arch, dataset) -> (seconds per epoch on one device, device, where the number comes from)
-    ("resnet50", "cifar10"): (CIFAR_SECONDS, "H100", "measured (issue 15)"),
-    ("resnet50", "cifar100"): (CIFAR_SECONDS, "H100", "measured (issue 15, same images and model as CIFAR-10)"),
-    ("vgg19", "cifar10"): (CIFAR_SECONDS * 0.40 / 1.30, "H100", "estimate: multiply-adds per image"),
-    ("vgg19", "cifar100"): (CIFAR_SECONDS * 0.40 / 1.30, "H100", "estimate: multiply-adds per image"),
-    ("resnet50", "imagenet"): (CIFAR_SECONDS * 4.1 * IMAGENET_SCALE, "H100", "estimate: multiply-adds, images"),
-    ("deit_small", "imagenet"): (CIFAR_SECONDS * 4.6 * IMAGENET_SCALE, "H100", "estimate: multiply-adds, images"),
-    ("deit_tiny", "imagenet"): (CIFAR_SECONDS * 1.3 * IMAGENET_SCALE, "H100", "estimate: multiply-adds, images"),
-    ("lenet300", "digits"): (7.08 / 80, "CPU", "measured (benchmarks/results.json, reach: 80 epochs in 7.08 s)"),
-    ("lenet300", "fashion_mnist"): (0.0092 * 469, "CPU", "estimate: measured step time x 469 steps"),
-    ("lenet5", "fashion_mnist"): (0.0256 * 469, "CPU", "estimate: measured step time x 469 steps"),
-    ("lenet300", "mnist"): (0.0092 * 469, "CPU", "estimate: measured step time x 469 steps"),
-    ("lenet5", "mnist"): (0.0256 * 469, "CPU", "estimate: measured step time x 469 steps"),
-}
+# %% ../nbs/09c_cluster.ipynb #5b1e0c03
+def _minutes(text: str) -> int | None:
+    "Slurm's time limit text ('infinite', '30', '2:00:00', '1-12:00:00') in minutes (None: no limit)."
+    text = text.strip()
+    if text in ("infinite", "UNLIMITED", "n/a", ""): return None
+    days, _, rest = text.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]   # M, M:S or H:M:S
+    h, m, s = {1: (0, parts[0], 0), 2: (0, *parts)}.get(len(parts), parts[-3:])
+    return (int(days) if days else 0) * 1440 + h * 60 + m + (s > 0)
 
+def _gres_gpus(gres: str) -> int:
+    "GPUs per node from sinfo's %G ('gpu:a100:4(S:0-1),shard:8', '(null)')."
+    total = 0
+    for item in gres.split(","):
+        fields = item.split("(")[0].split(":")
+        if fields[0] == "gpu" and fields[-1].isdigit(): total += int(fields[-1])
+    return total
+
+def partition_limits(partition: str | None = None) -> dict | None:
+    "The largest node of a partition (None: the default one): cpus, mem_gb, gpus, nodes, time_min (None: no sinfo)."
+    if shutil.which("sinfo") is None: return None
+    out = slurm_command(["sinfo", "-h", "-N", "-o", "%P|%c|%m|%G|%l|%N"], "the partitions' nodes")
+    rows = [line.split("|") for line in out.splitlines() if line.count("|") == 5]
+    default = next((r[0].rstrip("*") for r in rows if r[0].endswith("*")), None)
+    names = sorted({r[0].rstrip("*") for r in rows})
+    name = partition or default
+    if name not in names:
+        which = f"no partition {partition!r}" if partition else "no default partition"
+        raise HyperfluxError(f"Slurm has {which} (sinfo lists: {', '.join(names) or 'none'}): give one of them with "
+                             f"--slurm-partition (or partition in paper.yaml's resources:)")
+    mine = [r for r in rows if r[0].rstrip("*") == name]
+    def number(text): return int(text.rstrip("+")) if text.rstrip("+").isdigit() else 0
+    times = [_minutes(r[4]) for r in mine]
+    return dict(partition=name, cpus=max(number(r[1]) for r in mine), mem_gb=max(number(r[2]) for r in mine) / 1024,
+                gpus=max(_gres_gpus(r[3]) for r in mine), nodes=len({r[5] for r in mine}),
+                time_min=None if None in times else max(times))
+
+FIT_FLAGS = dict(cpus="--slurm-cpus", mem_gb="--slurm-mem-gb", gpus="--slurm-gpus", nodes="--slurm-nodes",
+                 time_min="--slurm-time")   # the flag that changes each resource of a run
+
+def fit_problems(res: dict,          # a job's resources
+                 limits: dict,       # partition_limits of its partition
+                 what: str,          # the job, for the message ("9 runs", "the report job")
+                 flags: dict = FIT_FLAGS,  # resource -> the flag that changes it
+                ) -> list[str]:
+    "Why a job with `res` can never start on that partition (empty: it fits)."
+    units = dict(cpus="CPUs", mem_gb="GB", gpus="GPUs", nodes="nodes", time_min="min")
+    have = dict(cpus=limits["cpus"], mem_gb=limits["mem_gb"], gpus=limits["gpus"], nodes=limits["nodes"],
+                time_min=limits["time_min"])
+    out = []
+    for key in ("gpus", "cpus", "mem_gb", "nodes", "time_min"):
+        if have[key] is not None and res[key] > have[key] + 1e-9:
+            where = "the partition" if key in ("nodes", "time_min") else "its largest node"
+            out.append(f"{what} ask(s) for {res[key]:g} {units[key]}, {where} has {have[key]:g}: lower {flags[key]}")
+    return out
+
+# %% ../nbs/09c_cluster.ipynb #54ded893
 def profile_cost(specs: list[RunSpec],           # a profile's runs
                  resources: dict | None = None,  # RunSpec.key -> resources (for the GPUs of DDP runs)
                  epoch_seconds: dict | None = None,  # (arch, dataset) -> (seconds, device, source): EPOCH_SECONDS

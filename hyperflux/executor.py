@@ -21,10 +21,10 @@ from .runlock import describe_owner, is_locked, lock_owner
 from .sweep import RunSpec, experiments_dir
 
 # %% auto #0
-__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'STATE_WORDS', 'RunResult', 'run_status', 'failure', 'status_counts',
-           'execute_run', 'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary',
-           'data_problem', 'run_problems', 'preflight', 'preflight_report', 'check_preflight', 'RunState',
-           'folder_state', 'run_state', 'run_states', 'format_states']
+__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'STATE_WORDS', 'SLURM_STATE_WORDS', 'RunResult', 'run_status', 'failure',
+           'status_counts', 'execute_run', 'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep',
+           'format_summary', 'data_problem', 'run_problems', 'preflight', 'preflight_report', 'check_preflight',
+           'RunState', 'folder_state', 'run_state', 'run_states', 'format_states']
 
 # %% ../nbs/09a_executor.ipynb #3c059e16
 STATUSES = ("done", "skipped", "failed", "missing")   # what happened to a run in this sweep
@@ -386,37 +386,76 @@ class RunState(str):
         obj.detail = detail
         return obj
 
-STATE_WORDS = ("finished", "running", "queued", "failed", "waiting", "missing", "partial", "new")
+STATE_WORDS = ("finished", "running", "queued", "cancelled", "timed-out", "failed", "waiting", "missing", "partial",
+               "new")
+SLURM_STATE_WORDS = {   # Slurm job state -> the run's state while its folder has no final.json
+    **dict.fromkeys(("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD",
+                     "SPECIAL_EXIT"), "queued"),
+    **dict.fromkeys(("RUNNING", "CONFIGURING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING"), "running"),
+    **dict.fromkeys(("CANCELLED", "PREEMPTED", "REVOKED"), "cancelled"),
+    **dict.fromkeys(("TIMEOUT", "DEADLINE"), "timed-out"),
+    **dict.fromkeys(("FAILED", "NODE_FAIL", "BOOT_FAIL", "OUT_OF_MEMORY", "COMPLETED"), "failed"),
+}
 
-def folder_state(folder: str | Path) -> RunState:
-    "What a run folder alone says: finished, running, queued, failed, partial or new."
+def _resumes(folder: Path) -> str:
+    "What the next `make paper` does with an unfinished run folder."
+    how = "resuming from its checkpoint" if (folder / CHECKPOINT).exists() else "from the start"
+    return f"make paper submits it again, {how}"
+
+def _slurm_state(folder: Path, job: dict, slurm: dict) -> RunState | None:
+    "The state Slurm gives the recorded job of an unfinished run (None: Slurm says nothing that job.json does not)."
+    job_id = str(job.get("job_id", ""))
+    if job_id not in slurm:   # gone from squeue (after MinJobAge) and no sacct: job.json's queued is stale
+        return RunState("partial" if (folder / CHECKPOINT).exists() else "new",
+                        f"slurm job {job_id} is no longer in Slurm's queue and never finished the run (cancelled, "
+                        f"failed or killed; without accounting Slurm cannot say which); {_resumes(folder)}")
+    state, reason = slurm[job_id]
+    word = SLURM_STATE_WORDS.get(state, "queued")
+    if word == "queued" and reason == "DependencyNeverSatisfied":
+        return RunState("cancelled", f"slurm job {job_id} can never start: a run it needs failed or was cancelled; "
+                                     f"{_resumes(folder)}")
+    if word == "queued": return RunState("queued", f"slurm job {job_id} {state} ({reason})")
+    if word == "running": return RunState("running", f"slurm job {job_id} {state}, starting")
+    if state == "COMPLETED": reason = "ended without final.json"
+    return RunState(word, f"slurm job {job_id} {state}" + (f" ({reason})" if reason not in ("None", "") else "")
+                    + f"; {_resumes(folder)}")
+
+def folder_state(folder: str | Path,         # a run folder
+                 slurm: dict | None = None,  # Slurm job id -> (state, reason) (`cluster.slurm_jobs`); None: no Slurm
+                ) -> RunState:
+    "What a run folder says, and Slurm about its recorded job: finished, running, queued, cancelled, timed-out, ..."
     folder = Path(folder)
     if (folder / FINAL).exists(): return RunState("finished")
     if is_locked(folder): return RunState("running", "trained by " + describe_owner(lock_owner(folder)))
     job = read_json(folder / JOB) or {}   # read_json gives None for a missing file
     where = f"{job.get('executor', '')} job {job.get('job_id', '')}".strip()
     if job.get("state") == "failed": return RunState("failed", f"{where}: {job.get('error', '')}")
-    if job.get("state") in ("queued", "requeued"):
-        return RunState("queued", f"{job['state']} as {where} ({job.get('updated')})")
+    if job.get("state") in ("queued", "requeued", "running", "finished"):
+        if job.get("executor") == "slurm" and slurm is not None:
+            if state := _slurm_state(folder, job, slurm): return state
+        elif job["state"] in ("queued", "requeued"):
+            return RunState("queued", f"{job['state']} as {where} ({job.get('updated')})")
     if error := failure(folder): return RunState("failed", error)
     if (folder / CHECKPOINT).exists(): return RunState("partial", "interrupted; resumes from its checkpoint")
     if run_status(folder) == "partial": return RunState("partial", "started; no checkpoint yet")
     return RunState("new")
 
-def run_state(spec: RunSpec, runs_dir: str | Path, problems: list = ()) -> RunState:
+def run_state(spec: RunSpec, runs_dir: str | Path, problems: list = (), slurm: dict | None = None) -> RunState:
     "The state of one run of a sweep (`problems`: its preflight problems): its folder's, or what stops it starting."
     runs_dir = Path(runs_dir)
-    state = folder_state(runs_dir / spec.folder_name)
-    if state in ("finished", "running", "queued"): return state
+    state = folder_state(runs_dir / spec.folder_name, slurm)
+    if state in ("finished", "running", "queued", "cancelled", "timed-out"): return state
     if problems: return RunState(f"missing {problems[0][0]}", problems[0][1])
     if unfinished := [d for d in spec.depends_on if run_status(runs_dir / d) != "finished"]:
         return RunState(f"waiting on {unfinished[0]}", "starts from its model.pt once it has finished")
     return state
 
-def run_states(specs: list[RunSpec], runs_dir: str | Path, problems: dict | None = None) -> dict[str, RunState]:
+def run_states(specs: list[RunSpec], runs_dir: str | Path, problems: dict | None = None,
+               slurm: dict | None = None,   # Slurm job id -> (state, reason), for runs submitted to Slurm
+              ) -> dict[str, RunState]:
     "Folder name -> the state of every run of `specs` (see `run_state`; `problems`: `preflight`'s, if made already)."
     problems = preflight(specs, runs_dir) if problems is None else problems
-    return {s.folder_name: run_state(s, runs_dir, problems.get(s.folder_name, ())) for s in specs}
+    return {s.folder_name: run_state(s, runs_dir, problems.get(s.folder_name, ()), slurm) for s in specs}
 
 def format_states(specs: list[RunSpec], states: dict[str, RunState]) -> str:
     "A count per state, then one line per run: state, folder, studies, what it is and the state's detail."

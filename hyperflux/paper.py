@@ -8,7 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/paper.html.md"""
 
 # %% ../nbs/09b_paper.ipynb #f1b6186a
 from __future__ import annotations
-import argparse, hashlib, json, os, platform, shlex, subprocess, sys, time
+import argparse, contextlib, hashlib, json, os, platform, shlex, subprocess, sys, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +25,8 @@ from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_swee
 # %% auto #0
 __all__ = ['REPORT_RESOURCES', 'PaperPaths', 'provenance', 'engine_versions', 'publication_problems', 'foreign_runs',
            'describe_foreign_runs', 'package_fingerprint', 'report_fingerprint', 'report_is_current', 'build_manifest',
-           'refresh_results_page', 'run_profile', 'report_profile', 'paper', 'ReportJob', 'submit_report',
+           'refresh_results_page', 'run_profile', 'finished_since', 'report_lock', 'report_profile',
+           'wait_for_elsewhere', 'paper', 'ReportJob', 'report_resources', 'submit_report', 'fit_report',
            'submit_profile', 'add_commands', 'list_runs', 'paper_command']
 
 # %% ../nbs/09b_paper.ipynb #739e5c6e
@@ -216,10 +217,38 @@ def _run_local(specs: list[RunSpec], paths: PaperPaths, jobs: int, progress: boo
     return results
 
 # %% ../nbs/09b_paper.ipynb #73a777fe
+def finished_since(results: list[RunResult]) -> list[RunResult]:
+    "`results`, with the runs not run here that another process has finished meanwhile marked skipped (finished)."
+    for r in results:
+        if r.status == "missing" and (r.folder / FINAL).exists(): r.status, r.error = "skipped", ""
+    return results
+
+@contextlib.contextmanager
+def report_lock(paths: PaperPaths, say=print):
+    "Hold the lock of a figures folder: one report of it at a time, on any host sharing the runs folder."
+    from filelock import FileLock, Timeout
+    where = hashlib.sha256(str(paths.figures_dir.resolve()).encode()).hexdigest()[:12]
+    lock_file = paths.runs_dir / ".reports" / f"{paths.figures_dir.name}-{where}.lock"   # not in figures/: git
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_file, thread_local=False)
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        say(f"paper: another report is drawing {_display_path(paths.figures_dir)}/; waiting for it to finish")
+        lock.acquire()
+    try: yield
+    finally: lock.release()
+
 def report_profile(profile: str, paths: PaperPaths, results: list[RunResult], manifest: dict, out=None) -> int:
     "Draw the figures and tables of `results` with their manifest (unless current); 1 if a figure or table failed."
-    from hyperflux.report import build_report, write_figures_readme
     say = _printer(out)
+    with report_lock(paths, say):   # a second report of the folder waits, then finds it current
+        return _report_profile(profile, paths, finished_since(results), manifest, say, out)
+
+def _report_profile(profile: str, paths: PaperPaths, results: list[RunResult], manifest: dict, say, out) -> int:
+    from hyperflux.report import build_report, write_figures_readme
+    runs = [e if e.get("status") == r.status else {**{k: v for k, v in e.items() if k != "error"}, "status": r.status}
+            for e, r in zip(manifest.get("runs", []), results)]   # runs another process finished meanwhile
+    manifest = dict(manifest, counts=status_counts(results), runs=runs)
     fingerprint = report_fingerprint(profile, results)
     if report_is_current(paths.figures_dir, fingerprint):
         say(f"paper: the figures and tables in {_display_path(paths.figures_dir)}/ are up to date (same runs, same "
@@ -235,6 +264,23 @@ def report_profile(profile: str, paths: PaperPaths, results: list[RunResult], ma
     return int(any(e["status"] == "failed" for e in rep["figures"] + rep["tables"]))
 
 # %% ../nbs/09b_paper.ipynb #c57f07fe
+def wait_for_elsewhere(results: list[RunResult], paths: PaperPaths, jobs: int, progress: bool, say,
+                       poll: float = 2.0,   # seconds between two looks at the locks
+                       rounds: int = 5,     # times a run left unfinished by its other owner is tried here
+                      ) -> list[RunResult]:
+    "Wait for the runs another process trains (until their lock is free), then train here any it left unfinished."
+    from hyperflux.runlock import is_locked
+    for _ in range(rounds):
+        busy = [r for r in results if r.status == "missing" and r.error.startswith("running elsewhere")]
+        if not busy: break
+        say(f"paper: waiting for {len(busy)} run(s) that another process trains, so that the report includes them: "
+            + ", ".join(r.folder.name for r in busy))
+        while any(is_locked(r.folder) for r in busy): time.sleep(poll)
+        if again := [r for r in finished_since(busy) if r.status == "missing"]:   # interrupted there: train it here
+            redone = {r.spec.key: r for r in _run_local([r.spec for r in again], paths, jobs, progress, say)}
+            results = [redone.get(r.spec.key, r) for r in results]
+    return results
+
 def paper(profile: str = "cpu",         # profile of the sweep file
           jobs: int = 1,                # runs at once (0: one per GPU, or 1 on a CPU)
           paths: PaperPaths | None = None,  # where things are (default: PaperPaths.of(profile))
@@ -255,6 +301,7 @@ def paper(profile: str = "cpu",         # profile of the sweep file
         import torch
         jobs = max(1, torch.cuda.device_count())
     results, seconds = run_profile(profile, paths, jobs, run, progress, out)
+    if run and report: results = wait_for_elsewhere(results, paths, jobs, progress, say)
     status = int(any(r.status == "failed" for r in results))
     if not report: return status
     command = command or f"hyperflux paper --profile {profile} --jobs {jobs}"
@@ -266,7 +313,7 @@ def paper(profile: str = "cpu",         # profile of the sweep file
     return status
 
 # %% ../nbs/09b_paper.ipynb #c1a0b002
-REPORT_RESOURCES = dict(gpus=0, cpus=4, mem_gb=16.0, time_min=120, nodes=1, partition=None)   # the report job
+REPORT_RESOURCES = dict(gpus=0, cpus=2, mem_gb=8.0, time_min=60, nodes=1, partition=None)   # the report job
 
 class ReportJob:
     "The report of a profile as a Slurm job (run once every run's job has ended)."
@@ -276,17 +323,81 @@ class ReportJob:
     def __call__(self) -> int:
         return paper(self.profile, paths=self.paths, run=False, progress=False, command=self.command)
 
+def report_resources(sweep: dict, profile: str, source: str, slurm: dict) -> tuple[dict, set]:
+    "The report job's resources (REPORT_RESOURCES, `report_resources:`, --slurm-report-* flags) and the keys given."
+    from hyperflux.cluster import REPORT_OPTIONS, check_resources, override_resources
+    p = profile_settings(sweep, profile, source)
+    given = check_resources(p.get("report_resources"), f"{source}, profile {profile}, report_resources")
+    res = override_resources({**REPORT_RESOURCES, **given}, slurm, REPORT_OPTIONS)
+    res["partition"] = (res.get("partition") or slurm.get("slurm_partition")
+                        or (p.get("resources") or {}).get("partition"))
+    return res, set(given) | {REPORT_OPTIONS[k][0] for k in slurm if k in REPORT_OPTIONS}
+
+def _report_record(paths: PaperPaths, profile: str) -> Path:
+    "Where the Slurm job id of a profile's report job is kept (in the runs folder, which the nodes share)."
+    return paths.runs_dir / ".reports" / f"{profile}.json"
+
 def submit_report(profile: str, paths: PaperPaths, logs: Path, after: list[str], slurm: dict,
-                  command: str | None = None) -> str:
+                  command: str | None = None, resources: dict | None = None) -> str:
     "Submit the report job of `profile`, to start when the jobs `after` have ended; its job id."
     import submitit
-    from hyperflux.cluster import override_resources, slurm_parameters
+    from hyperflux.cluster import _now, sbatch_errors, slurm_parameters
     executor = submitit.SlurmExecutor(folder=str(logs))
-    res = override_resources(REPORT_RESOURCES, {"slurm_partition": slurm.get("slurm_partition")})
+    res = resources or {**REPORT_RESOURCES, "partition": slurm.get("slurm_partition")}
     params = slurm_parameters(res, slurm.get("slurm_account"), slurm.get("slurm_qos"), job_name="hyperflux-report")
-    if after: params["dependency"] = "afterany:" + ":".join(after)
+    if after:
+        params["dependency"] = "afterany:" + ":".join(after)
+        params["additional_parameters"] = {"kill-on-invalid-dep": "yes"}
     executor.update_parameters(**params)
-    return str(executor.submit(ReportJob(profile, paths, command)).job_id)
+    with sbatch_errors(logs, "the report job", sorted({j.split("_")[0] for j in after})):
+        job_id = str(executor.submit(ReportJob(profile, paths, command)).job_id)
+    record = _report_record(paths, profile)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(record, dict(job_id=job_id, figures_dir=str(paths.figures_dir), submitted=_now()))
+    return job_id
+
+def fit_report(res: dict, given: set, limits: dict | None) -> dict:
+    "The report's resources, its defaults (not `given`) lowered to what the partition's largest node has."
+    if not limits: return res
+    fit = {k: min(res[k], limits[k]) for k in ("cpus", "mem_gb") if k not in given and limits[k]}
+    return {**res, **fit}
+
+def _check_fit(arrays: list, report: dict | None, say) -> None:
+    "One error line if any job cannot fit its partition (sinfo), before anything is submitted."
+    from hyperflux.cluster import REPORT_OPTIONS, fit_problems, partition_limits, short_time_note
+    limits, problems = {}, []
+    def of(partition):
+        if partition not in limits: limits[partition] = partition_limits(partition)
+        return limits[partition]
+    for a in arrays:
+        if lim := of(a.resources.get("partition")):
+            problems += fit_problems(a.resources, lim, f"{len(a.specs)} run(s) of wave {a.wave + 1} on partition "
+                                                       f"{lim['partition']}")
+    if report and (lim := of(report.get("partition"))):
+        flags = {r: "--" + k.replace("_", "-") for k, (r, _) in REPORT_OPTIONS.items()}
+        problems += fit_problems(report, lim, f"the report job on partition {lim['partition']}",
+                                 {**flags, "gpus": "report_resources: gpus", "nodes": "report_resources: nodes"})
+    if problems:
+        raise HyperfluxError("nothing submitted: " + "; ".join(problems) + " (or choose another partition with "
+                             "--slurm-partition)")
+    for t in sorted({a.resources["time_min"] for a in arrays}):
+        if note := short_time_note(t): say("paper: note: " + note)
+
+def _cancel_stuck(specs: list[RunSpec], paths: PaperPaths, say) -> None:
+    "Cancel the jobs of runs that can never start (a run they needed died): they are submitted again below."
+    from hyperflux.cluster import cancel_jobs, stuck_jobs
+    if stuck := stuck_jobs(specs, paths.runs_dir):
+        cancel_jobs(sorted(stuck))
+        say(f"paper: cancelled {len(stuck)} Slurm job(s) that could never start (a run they need failed or was "
+            f"cancelled): " + ", ".join(f"{j} ({name})" for j, name in sorted(stuck.items())))
+
+def _replace_report(paths: PaperPaths, profile: str, say) -> None:
+    "Cancel the profile's earlier report job while it is still pending: the new one replaces it."
+    from hyperflux.cluster import cancel_jobs, slurm_jobs
+    old = read_json(_report_record(paths, profile)) or {}
+    if (job := old.get("job_id")) and (slurm_jobs([job]) or {}).get(job, ("",))[0] == "PENDING":
+        cancel_jobs([job])
+        say(f"paper: cancelled the earlier report job {job} (still pending): the new one replaces it")
 
 def submit_profile(profile: str,               # profile of the sweep file
                    paths: PaperPaths,          # where things are
@@ -296,13 +407,14 @@ def submit_profile(profile: str,               # profile of the sweep file
                    command: str | None = None, # the command line, for the manifest
                   ) -> int:
     "Submit the unfinished runs of `profile` to Slurm (arrays in waves) and the report after them; 0 if submitted."
-    from hyperflux.cluster import plan_submissions, run_resources, submit_plan
+    from hyperflux.cluster import partition_limits, plan_submissions, run_resources, submit_plan
     from hyperflux.sweep import profile_runs
     say, slurm = _printer(out), {k: v for k, v in (slurm or {}).items() if v is not None}
     sweep = read_sweep(paths.sweep_file)
     specs = profile_runs(sweep, profile, paths.sweep_file.name)
-    arrays, left_out = plan_submissions(specs, paths.runs_dir, run_resources(sweep, profile, paths.sweep_file.name),
-                                        slurm)
+    resources = run_resources(sweep, profile, paths.sweep_file.name)
+    _cancel_stuck(specs, paths, say)
+    arrays, left_out = plan_submissions(specs, paths.runs_dir, resources, slurm)
     logs = Path(slurm.get("slurm_logs") or paths.runs_dir / ".submitit")
     finished = sum((paths.runs_dir / s.folder_name / FINAL).exists() for s in specs)
     say(f"paper: profile {profile!r} of {_display_path(paths.sweep_file)} on Slurm: {len(specs)} runs, {finished} "
@@ -312,26 +424,32 @@ def submit_profile(profile: str,               # profile of the sweep file
     if not arrays and not left_out:
         say("paper: every run is done")
         return paper(profile, paths=paths, run=False, out=out, command=command) if report else 0
+    rep = None
+    if report and arrays:
+        rep, given = report_resources(sweep, profile, paths.sweep_file.name, slurm)
+        rep = fit_report(rep, given, partition_limits(rep.get("partition")))
+    _check_fit(arrays, rep, say)
     jobs = {n: (read_json(paths.runs_dir / n / JOB) or {}) for n in left_out}
     known = {n: j["job_id"] for n, j in jobs.items() if j.get("executor") == "slurm" and j.get("job_id")}
     submit_plan(arrays, paths.runs_dir, logs, known, str(paths.notebooks))
     for a in arrays:
         p = a.parameters
         say(f"paper:   wave {a.wave + 1}: Slurm job {a.job_ids[0].split('_')[0]}, {len(a.specs)} run(s) of "
-            f"{p['nodes']} node(s) x {p.get('gpus_per_node', 0)} GPU(s), {p['time']} min each"
-            + (f", after {len(a.after)} run(s) they need" if a.after else ""))
-    if report and arrays:
+            f"{p['nodes']} node(s) x {p.get('gpus_per_node', 0)} GPU(s) x {p['cpus_per_task']} CPU(s), {p['mem']}, "
+            f"{p['time']} min each" + (f", after {len(a.after)} run(s) they need" if a.after else ""))
+    if rep:
+        _replace_report(paths, profile, say)
         after = [j for a in arrays for j in a.job_ids] + list(known.values())
-        job_id = submit_report(profile, paths, logs, after, slurm, command)
-        say(f"paper: the report ({_display_path(paths.figures_dir)}/) is Slurm job {job_id}: it starts when every "
-            f"run's job has ended")
+        job_id = submit_report(profile, paths, logs, after, slurm, command, rep)
+        say(f"paper: the report ({_display_path(paths.figures_dir)}/) is Slurm job {job_id} ({rep['cpus']} CPU(s), "
+            f"{rep['mem_gb']:g} GB, {rep['time_min']} min): it starts when every run's job has ended")
     say(f"paper: follow the runs with: hyperflux paper --profile {profile} --status")
     return 0
 
 # %% ../nbs/09b_paper.ipynb #e04aa9cc
 def add_commands(sub):
     "The commands this module owns: `paper`."
-    from hyperflux.cluster import EXECUTORS, RESOURCE_TYPES, SLURM_OPTIONS
+    from hyperflux.cluster import EXECUTORS, REPORT_OPTIONS, RESOURCE_TYPES, SLURM_OPTIONS
     p = sub.add_parser("paper", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="run a profile of the sweep (paper.yaml) with papermill, then build figures and tables",
                        description="Execute every unfinished run of a profile of the sweep file as a papermill "
@@ -360,13 +478,35 @@ def add_commands(sub):
         kind = RESOURCE_TYPES.get(resource, Path if name == "slurm_logs" else str)
         slurm.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
                            metavar={int: "N", float: "GB", Path: "DIR"}.get(kind, "NAME"), help=text)
+    for name, (resource, text) in REPORT_OPTIONS.items():
+        kind = RESOURCE_TYPES[resource]
+        slurm.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+                           metavar={int: "N", float: "GB"}[kind], help=text)
     p.set_defaults(func=paper_command)
 
-def list_runs(specs: list[RunSpec], runs_dir: Path, out=None):
+def _slurm_view(specs: list[RunSpec], runs_dir: Path, report_job: str | None, say) -> dict | None:
+    "Slurm's state of every job recorded in the run folders (and of the report job); None without Slurm to ask."
+    from hyperflux.cluster import slurm_jobs
+    ids = [j.get("job_id", "") for s in specs if (j := read_json(Path(runs_dir) / s.folder_name / JOB) or {})
+           and j.get("executor") == "slurm"] + ([report_job] if report_job else [])
+    if not ids: return None
+    try: return slurm_jobs(ids)
+    except HyperfluxError as e:
+        say(f"paper: cannot ask Slurm ({e}); the states below are what the run folders recorded")
+        return None
+
+def list_runs(specs: list[RunSpec], runs_dir: Path, out=None, profile: str | None = None):
     "A count per state, then one line per run (`executor.format_states`), then what the missing runs need."
     say, problems = _printer(out), preflight(specs, runs_dir)   # checked once, for the states and the report
-    say(format_states(specs, run_states(specs, runs_dir, problems)))
+    record = read_json(Path(runs_dir) / ".reports" / f"{profile}.json") or {} if profile else {}
+    slurm = _slurm_view(specs, runs_dir, record.get("job_id"), say)
+    say(format_states(specs, run_states(specs, runs_dir, problems, slurm)))
     if report := preflight_report(specs, runs_dir, found=problems): say(report)   # what the missing runs need
+    if job := record.get("job_id"):
+        state, reason = (slurm or {}).get(job, ("gone", ""))
+        shown = {"gone": "no longer in Slurm's queue"}.get(state, state) + (f" ({reason})" if reason not in
+                                                                             ("", "None") else "")
+        say(f"report: Slurm job {job} for {record.get('figures_dir')}: {shown if slurm is not None else 'not asked'}")
 
 def _command_line() -> str | None:
     "The command line that started this process, as the manifest records it."
@@ -378,12 +518,12 @@ def _command_line() -> str | None:
 
 def paper_command(args) -> int:
     "Entry point of `hyperflux paper`."
-    from hyperflux.cluster import SLURM_OPTIONS, check_executor
+    from hyperflux.cluster import REPORT_OPTIONS, SLURM_OPTIONS, check_executor
     paths = PaperPaths.of(args.profile, args.sweep, args.runs_dir, args.figures_dir)
-    slurm = {k: getattr(args, k) for k in SLURM_OPTIONS}
+    slurm = {k: getattr(args, k) for k in [*SLURM_OPTIONS, *REPORT_OPTIONS]}
     check_executor(args.executor, slurm)
     if args.list or args.status:
-        list_runs(load_profile(args.profile, paths.sweep_file), paths.runs_dir)
+        list_runs(load_profile(args.profile, paths.sweep_file), paths.runs_dir, profile=args.profile)
         return 0
     return paper(args.profile, args.jobs, paths, run=not args.no_run, report=not args.no_report,
                  progress=not args.no_progress, command=_command_line(), executor=args.executor, slurm=slurm)

@@ -64,7 +64,8 @@ STUDIES = {  # study -> what its runs are for; the report draws each study's fig
 }
 DEFAULT_NOTEBOOK = RUN_NOTEBOOK   # the experiment notebook of an entry that names none
 ENTRY_KEYS = ("study", "notebook", "grid", "resources")   # resources: hyperflux.cluster reads them
-PROFILE_KEYS = ("description", "published", "defaults", "plugins", "runs", "resources")
+PROFILE_KEYS = ("description", "published", "defaults", "plugins", "runs", "resources",
+                "report_resources")   # resources, report_resources: hyperflux.cluster and hyperflux.paper read them
 SWEEP_KEYS = ("defaults", "plugins", "profiles")
 DEPENDENCY_MATCH = ("arch", "dataset", "seed")   # init: {run: ...} matches these of the run unless it sets them
 

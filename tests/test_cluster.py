@@ -71,7 +71,8 @@ def test_local_submitit_kill_and_resubmit_equals_uninterrupted(tmp_path):
               and is_locked(long), what="the resumed run's next checkpoint")
     os.kill(lock_owner(long)["pid"], signal.SIGUSR2)   # Slurm's time-limit warning: checkpoint(), requeue, resume
     job.result()
-    assert json.loads((long / JOB).read_text())["state"] == "requeued"
+    job_record = json.loads((long / JOB).read_text())
+    assert job_record["state"] == "finished" and job_record["requeues"] == 1, job_record
     for spec in specs:
         (final_ref, metrics_ref), (final, metrics) = (numbers(tmp_path / "ref" / spec.folder_name),
                                                       numbers(tmp_path / "runs" / spec.folder_name))
@@ -117,6 +118,7 @@ def test_second_train_on_a_busy_folder_names_the_owner_or_waits(tmp_path):
 # ---- the Slurm path, through fake sbatch, srun and squeue ----------------------------------------------------
 
 FAKE_SBATCH = """#!/bin/sh
+if [ -f "{bin}/fail" ]; then cat "{bin}/fail" >&2; exit 1; fi
 n=$(cat "{bin}/count" 2>/dev/null || echo 100)
 n=$((n + 1))
 echo $n > "{bin}/count"
@@ -135,13 +137,21 @@ profiles:
 """
 
 
+NODES = "debug*|8|64000|(null)|infinite|cpu1\nbig|64|512000|gpu:h100:8(S:0-1)|1-00:00:00|gpu1\n"   # sinfo -N
+
+
 @pytest.fixture
 def fake_slurm(tmp_path, monkeypatch):
-    """A bin folder with sbatch (records each script), srun and squeue (prints bin/queue) first on PATH."""
+    """A bin folder with sbatch (records each script), srun, squeue (prints bin/queue: id|state|reason lines),
+    scancel (records its arguments in bin/cancelled), sinfo (prints bin/nodes, else one 2-CPU node) and sacct
+    (accounting is off) first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     scripts = {"sbatch": FAKE_SBATCH.format(bin=bin_dir), "srun": "#!/bin/sh\nexit 0\n",
-               "squeue": f"#!/bin/sh\ncat '{bin_dir}/queue' 2>/dev/null\nexit 0\n"}
+               "squeue": f"#!/bin/sh\ncat '{bin_dir}/queue' 2>/dev/null\nexit 0\n",
+               "scancel": f"#!/bin/sh\necho \"$@\" >> '{bin_dir}/cancelled'\n",
+               "sinfo": f"#!/bin/sh\ncat '{bin_dir}/nodes' 2>/dev/null || echo 'debug*|2|20000|(null)|infinite|vm'\n",
+               "sacct": "#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n"}
     for name, text in scripts.items():
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
@@ -162,6 +172,7 @@ def test_slurm_submission_arrays_resources_report_and_no_double_submission(tmp_p
     sweep_file.write_text(SWEEP)
     env = dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs"), HYPERFLUX_FIGURES=str(tmp_path / "figures"))
     cmd = [CLI, "paper", "--profile", "c", "--sweep", str(sweep_file), "--executor", "slurm", "--slurm-account", "lab"]
+    (fake_slurm / "nodes").write_text(NODES)
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stderr + first.stdout
     scripts = _scripts(fake_slurm)
@@ -169,18 +180,22 @@ def test_slurm_submission_arrays_resources_report_and_no_double_submission(tmp_p
     flags = {n: _flags(s) for n, s in scripts.items()}
     dense, pruned, report = flags[101], flags[102], flags[103]
     assert "array" not in dense and dense["time"] == "30" and dense["cpus-per-task"] == "4"
-    assert dense["gpus-per-node"] == "1" and dense["account"] == "lab" and dense["signal"].startswith("USR2@")
+    assert "gpus-per-node" not in dense and dense["account"] == "lab"     # a LeNet on digits asks for no GPU
+    assert dense["signal"] == "USR2@120" and dense["mem"] == "4GB"         # warned 2 min (+ up to 30 s) before 30 min
     assert pruned["array"] == "0-1%2" and pruned["partition"] == "big" and pruned["gpus-per-node"] == "2"
     assert pruned["ntasks-per-node"] == "2" and pruned["cpus-per-task"] == "2" and pruned["mem"] == "64GB"
     assert report["dependency"] == "afterany:101:102_0:102_1" and "gpus-per-node" not in report
+    assert report["kill-on-invalid-dep"] == "yes" and report["cpus-per-task"] == "2" and report["mem"] == "8GB"
     specs = load_profile("c", sweep_file)
     jobs = {json.loads((tmp_path / "runs" / s.folder_name / JOB).read_text())["job_id"] for s in specs}
     assert jobs == {"101", "102_0", "102_1"}
+    (fake_slurm / "queue").write_text("101|RUNNING|None\n102_0|PENDING|Priority\n102_1|PENDING|Priority\n103|PENDING|"
+                                      "Dependency\n")
     status = subprocess.run([CLI, "paper", "--profile", "c", "--sweep", str(sweep_file), "--status"], cwd=ROOT,
                             capture_output=True, text=True, env=env)
-    assert status.stdout.startswith("3 runs: 3 queued\n"), status.stdout + status.stderr
-    assert "queued as slurm job 102_1" in status.stdout
-    (fake_slurm / "queue").write_text("101 RUNNING\n102_0 PENDING\n102_1 PENDING\n")
+    assert status.stdout.startswith("3 runs: 1 running, 2 queued\n"), status.stdout + status.stderr
+    assert "slurm job 102_1 PENDING (Priority)" in status.stdout
+    assert f"report: Slurm job 103 for {tmp_path / 'figures' / 'c'}: PENDING (Dependency)" in status.stdout
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr
     assert sorted(_scripts(fake_slurm)) == [101, 102, 103], again.stdout   # nothing submitted twice
@@ -200,6 +215,47 @@ def test_slurm_waves_follow_depends_on(tmp_path, fake_slurm):
     submit_plan(arrays, tmp_path / "runs", tmp_path / "logs")
     flags = {n: _flags(s) for n, s in _scripts(fake_slurm).items()}
     assert "dependency" not in flags[101] and flags[102]["dependency"] == "afterok:101"
+    assert flags[102]["kill-on-invalid-dep"] == "yes"   # Slurm cancels it if job 101 fails: no job pending for ever
+
+
+def test_slurm_rerun_resubmits_what_is_not_truly_queued_and_refuses_bad_requests(tmp_path, fake_slurm):
+    sweep_file = tmp_path / "paper.yaml"
+    sweep_file.write_text(SWEEP)
+    (fake_slurm / "nodes").write_text(NODES)
+    env = dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs"), HYPERFLUX_FIGURES=str(tmp_path / "figures"))
+    cmd = [CLI, "paper", "--profile", "c", "--sweep", str(sweep_file), "--executor", "slurm"]
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env).returncode == 0
+    # the dense job was cancelled; one pruning task waits on a dependency that died; the report waits
+    (fake_slurm / "queue").write_text("101|CANCELLED|None\n102_0|PENDING|DependencyNeverSatisfied\n"
+                                      "102_1|RUNNING|None\n103|PENDING|Dependency\n")
+    status = subprocess.run([*cmd[:6], "--status"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert status.stdout.startswith("3 runs: 1 running, 2 cancelled\n"), status.stdout + status.stderr
+    assert "slurm job 101 CANCELLED; make paper submits it again, from the start" in status.stdout
+    assert "slurm job 102_0 can never start" in status.stdout
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert (fake_slurm / "cancelled").read_text().split() == ["102_0", "103"], again.stdout   # stuck, old report
+    assert "1 running or queued already, 2 to submit" in again.stdout
+    flags = {n: _flags(t) for n, t in _scripts(fake_slurm).items()}
+    assert sorted(flags) == [101, 102, 103, 104, 105, 106] and flags[106]["dependency"] == "afterany:104:105:102_1"
+    # a request the partition cannot meet: one line before anything is submitted
+    bad = subprocess.run([*cmd, "--slurm-cpus", "16"], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(env, HYPERFLUX_RUNS=str(tmp_path / "runs2")))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "nothing submitted: 1 run(s) of wave 1 on partition debug ask(s) for 16 CPUs, its largest node has 8: " \
+           "lower --slurm-cpus" in bad.stderr
+    assert sorted(_scripts(fake_slurm)) == [101, 102, 103, 104, 105, 106]
+    bad = subprocess.run([*cmd, "--slurm-partition", "nope"], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(env, HYPERFLUX_RUNS=str(tmp_path / "runs2")))
+    assert bad.returncode == 2 and "Slurm has no partition 'nope' (sinfo lists: big, debug)" in bad.stderr
+    # sbatch itself refuses: one line with its message and the option to change, nothing left behind
+    (fake_slurm / "fail").write_text("sbatch: error: Invalid generic resource (gres) specification\n")
+    env3 = dict(env, HYPERFLUX_RUNS=str(tmp_path / "r3"))
+    bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env3)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr, bad.stderr
+    assert bad.stderr.startswith("hyperflux paper: error: sbatch refused 1 run(s) of wave 1: Invalid generic resource "
+                                 "(gres) specification: change --slurm-gpus"), bad.stderr
+    assert not list((tmp_path / "r3" / ".submitit").glob("*.pkl"))
 
 
 def test_bad_executor_input_is_a_clear_error(tmp_path):
@@ -216,8 +272,8 @@ def test_bad_executor_input_is_a_clear_error(tmp_path):
     bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm")
     assert bad.returncode == 2 and "profile c, run 2: resources: partition must be a name" in bad.stderr, bad.stderr
     sweep_file.write_text(SWEEP)
-    bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm",
-                env=dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs")))
+    bad = paper("--sweep", str(sweep_file), "--profile", "c", "--executor", "slurm",   # no Slurm command on PATH
+                env=dict(os.environ, HYPERFLUX_RUNS=str(tmp_path / "runs"), PATH=str(tmp_path / "no-bin")))
     assert bad.returncode == 2 and "needs Slurm's sbatch, which is not on PATH" in bad.stderr, bad.stderr
     hide = tmp_path / "hide"
     hide.mkdir()
