@@ -102,7 +102,8 @@ class TrainConfig:
     pi_gains: tuple[float, float] = setting((1.0, 1.0), "(kp, ki) of pi control: gamma per unit log error; "
                                             "per epoch and unit log error")
     funnel: float = setting(0.25, "half-width (ln units) of a band E(t) e^(+-w) the density is held in while "
-                            "pruning, w narrowing to 0 at the end of pruning, so that pruning ends on the target; 0: no band")
+                            "pruning, w narrowing to 0 at the end of pruning, so that pruning ends on the target; "
+                            "0: no band")
     # engine
     amp: str = setting("auto", "mixed precision: auto (bf16 on GPU, off on CPU), bf16, fp16 or off")
     channels_last: bool = setting(True, "channels-last memory format for conv nets on GPU")
@@ -209,8 +210,8 @@ def coerce_value(name: str,                 # a TrainConfig field
     return _convert(value, hint, where)
 
 # %% ../nbs/05_config.ipynb #62e91dc4
-_CHOICES = dict(optimizer=("sgd", "adam"), regrowth=("frozen", "held", "budgeted", "paper"), amp=("auto", "bf16", "fp16", "off"),
-                control=("epoch", "pi"))
+_CHOICES = dict(optimizer=("sgd", "adam"), regrowth=("frozen", "held", "budgeted", "paper"),
+                amp=("auto", "bf16", "fp16", "off"), control=("epoch", "pi"))
 _RANGES = [  # (field, test, what the value must be)
     ("sparsity_pct", lambda v: 0 < v < 100, "must be in (0, 100)"),
     ("epochs_prune", lambda v: v >= 1, "must be a positive number of epochs"),
