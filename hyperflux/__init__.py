@@ -18,6 +18,7 @@ Modules:
 - `hyperflux.paper`: `make paper` / `hyperflux paper`: run a profile of the sweep, then build its figures and tables into `figures/<profile>/` with a manifest of how they were made (commit, clean tree or not, engine version of every run) and a fingerprint of everything the report depends on, so that stale figures cannot pass for current ones.
 - `hyperflux.plugins`: Code that registers saliencies, methods, data sets or models outside the package: a module, a Python file or a notebook (a forked tutorial), imported into every run's kernel and into the report process of a sweep.
 - `hyperflux.pressure`: The pressure term, the flux readout, flip statistics, and the pressure schedulers: the reference trajectory with bisection, the bang-bang controller with inertia, constant and step-wise pressure.
+- `hyperflux.pruner`: `hyperflux.Pruner`: Hyperflux in your own training loop. It attaches the masks and owns their optimiser, the pressure, the scheduler with its density control (funnel), the landing on the target and the regrowth: the engine's `Hyperflux` method itself, driven by three calls.
 - `hyperflux.report`: Figures (PNG and PDF) and tables (Markdown, LaTeX, CSV) built only from run folders and the reference data shipped with hyperflux: every figure family of the paper that the sweep's runs support.
 - `hyperflux.runfolder`: What a run folder holds, named in one place: the file names, the metric columns, and the typed reading and writing of params.json, metrics.csv and final.json.
 - `hyperflux.runlock`: One owner per run folder: a lock file (the `filelock` package) and an owner record beside it (host, pid, since when), so that two processes never train the same run at once, and a lock left by a killed process is taken over safely.
@@ -35,3 +36,6 @@ TORCHVISION_OPS = _ensure_torchvision()
 # the built-in training methods register themselves in `hyperflux.methods` when their modules are imported: importing
 # them here makes the registry complete whichever module of the package is imported first
 from . import baselines, hyperflux_method  # noqa: E402, F401
+
+# the public API of pruning in your own training loop (nbs/05f_pruner.ipynb)
+from .pruner import Pruner  # noqa: E402, F401

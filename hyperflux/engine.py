@@ -27,6 +27,7 @@ from .masks import (attach_masks, kept_count, layer_density, mask_parameters, pr
 from .methods import Method, MethodContext, method_info
 from .models import get_model, load_pretrained
 from .pressure import FlipCounter
+from .sparse import save_sparse
 from .runlock import run_lock
 
 # %% auto #0
@@ -372,6 +373,7 @@ def _finish(run: Run, out: Path, start: float) -> dict:
                  seconds=time.time() - start, **run.method.summary(run.ctx, run.rows))
     if run.rank == 0:
         save_baked(run.model, out / rf.MODEL, out / rf.MASKS)
+        save_sparse(run.model, out / rf.SPARSE_MODEL)   # the same weights, really smaller on disk
         if law := run.method.law_rows(): rf.write_csv(out / rf.LAW, law, rf.LAW_COLUMNS)
         rf.write_csv(out / rf.LAYERS, layer_density(run.model))
         atomic_write_json(out / rf.FINAL, final)   # written last: its presence marks a finished run

@@ -18,9 +18,9 @@ from .core import atomic_write
 from .methods import method_info
 
 # %% auto #0
-__all__ = ['PARAMS', 'METRICS', 'FINAL', 'CHECKPOINT', 'MODEL', 'MASKS', 'LAYERS', 'LAW', 'SWEEP', 'JOB', 'RUN_NOTEBOOK',
-           'METRIC_COLUMNS', 'LAW_COLUMNS', 'layer_column', 'git_commit', 'run_params', 'write_csv', 'read_json',
-           'read_params', 'read_final']
+__all__ = ['PARAMS', 'METRICS', 'FINAL', 'CHECKPOINT', 'MODEL', 'MASKS', 'SPARSE_MODEL', 'LAYERS', 'LAW', 'SWEEP', 'JOB',
+           'RUN_NOTEBOOK', 'METRIC_COLUMNS', 'LAW_COLUMNS', 'layer_column', 'git_commit', 'run_params', 'write_csv',
+           'read_json', 'read_params', 'read_final']
 
 # %% ../nbs/05a_runfolder.ipynb #aa59cc80
 PARAMS = "params.json"          # the settings and provenance
@@ -29,6 +29,7 @@ FINAL = "final.json"            # written last: its presence marks a finished ru
 CHECKPOINT = "checkpoint.pt"    # the state after the last finished epoch (deleted when the run finishes)
 MODEL = "model.pt"              # the baked plain state dict
 MASKS = "masks.pt"              # mask logits and pruned latent weights
+SPARSE_MODEL = "model.sparse.safetensors" # the baked model, pruned tensors stored compactly (hyperflux.sparse)
 LAYERS = "layers.csv"           # final density per layer
 LAW = "law.csv"                 # minimum saliency against density (methods that record the law)
 SWEEP = "sweep.json"            # what named the run in a sweep

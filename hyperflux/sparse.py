@@ -7,7 +7,8 @@ Docs: https://hyperflux.github.io/hyperflux/sparse.html.md"""
 
 # %% ../nbs/11_sparse.ipynb #13e3a991
 from __future__ import annotations
-import copy, math, time
+import copy, json, math, time
+from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -18,9 +19,10 @@ from .core import HyperfluxError, keep_for_density, select_top
 from .masks import is_masked, masked_layers, mask_of, prunable_layers, remove_masks
 
 # %% auto #0
-__all__ = ['SPARSE_KINDS', 'conv_flops', 'linear_flops', 'layer_dense_flops', 'layer_density', 'FlopsMeter', 'count_flops',
-           'CSRLinear', 'BagLinear', 'CompactLinear', 'CompactConv2d', 'CSRConv1x1', 'conv_bag_plan', 'BagConv2d',
-           'layer_candidates', 'time_candidates', 'dense_copy', 'sparsify', 'magnitude_masks']
+__all__ = ['SPARSE_KINDS', 'SPARSE_FORMAT', 'conv_flops', 'linear_flops', 'layer_dense_flops', 'layer_density', 'FlopsMeter',
+           'count_flops', 'CSRLinear', 'BagLinear', 'CompactLinear', 'CompactConv2d', 'CSRConv1x1', 'conv_bag_plan',
+           'BagConv2d', 'layer_candidates', 'time_candidates', 'dense_copy', 'sparsify', 'magnitude_masks',
+           'save_sparse', 'load_sparse', 'load_sparse_into']
 
 # %% ../nbs/11_sparse.ipynb #435a485a
 def conv_flops(batch: int,        # images in the batch
@@ -442,3 +444,90 @@ def magnitude_masks(model: nn.Module,      # a model with masks attached
         out[n] = keep[offset:offset + w.numel()].view_as(w)
         offset += w.numel()
     return out
+
+# %% ../nbs/11_sparse.ipynb #d330ede7
+SPARSE_FORMAT = "hyperflux-sparse/1"     # the file's metadata "format"; a reader refuses any other
+
+def _pack_bits(keep: torch.Tensor) -> torch.Tensor:
+    "A bool tensor, flattened and packed 8 elements to a byte (uint8, the first element in the highest bit)."
+    flat = keep.reshape(-1).to(torch.uint8)
+    flat = torch.cat([flat, flat.new_zeros((-flat.numel()) % 8)]).view(-1, 8)
+    return (flat << torch.arange(7, -1, -1, dtype=torch.uint8)).sum(1, dtype=torch.uint8)
+
+def _unpack_bits(packed: torch.Tensor, n: int) -> torch.Tensor:
+    "The first `n` bits of `packed` (from `_pack_bits`) as a flat bool tensor."
+    return ((packed.unsqueeze(1) >> torch.arange(7, -1, -1, dtype=torch.uint8)) & 1).reshape(-1)[:n].bool()
+
+# %% ../nbs/11_sparse.ipynb #e3598737
+def _encode(t: torch.Tensor) -> tuple[str, dict[str, torch.Tensor]]:
+    "The smallest of dense, values + bitmask and values + int32 indices for tensor `t`: (kind, its pieces)."
+    t = t.detach().cpu()
+    if not t.is_floating_point() or t.numel() == 0: return "dense", {"": t.clone().contiguous()}
+    flat = t.reshape(-1)
+    keep = flat != 0
+    nnz, n, item = int(keep.sum()), flat.numel(), flat.element_size()
+    sizes = dict(dense=n * item, bitmask=(n + 7) // 8 + nnz * item, indices=nnz * (4 + item))
+    kind = min(sizes, key=lambda k: (sizes[k], k != "dense"))    # dense on a tie
+    if kind == "dense": return kind, {"": t.clone().contiguous()}
+    where = _pack_bits(keep) if kind == "bitmask" else keep.nonzero().flatten().to(torch.int32)
+    return kind, {".values": flat[keep].contiguous(), f".{kind}": where}
+
+def _state_of(model_or_state) -> dict[str, torch.Tensor]:
+    "A plain state dict: a masked model's baked weights, a plain model's state dict, or a state dict as given."
+    if isinstance(model_or_state, dict): return model_or_state
+    from hyperflux.masks import baked_state_dict
+    if masked_layers(model_or_state): return baked_state_dict(model_or_state)
+    return model_or_state.state_dict()
+
+# %% ../nbs/11_sparse.ipynb #167ac1b4
+def save_sparse(model_or_state,       # a masked model (its masks are baked in), a plain model, or a plain state dict
+                path,                 # the file to write, e.g. model.sparse.safetensors (atomically)
+               ) -> dict:
+    "Write the model compactly (pruned tensors as values + bitmask or indices) as safetensors; bytes and layout."
+    from safetensors.torch import save_file
+    from hyperflux.core import atomic_path
+    tensors, layout, dense_bytes = {}, {}, 0
+    for name, t in _state_of(model_or_state).items():
+        if not isinstance(t, torch.Tensor): raise HyperfluxError(f"save_sparse: {name} is not a tensor")
+        kind, pieces = _encode(t)
+        layout[name] = dict(kind=kind, shape=list(t.shape), dtype=str(t.dtype).removeprefix("torch."))
+        tensors.update({name + suffix: piece for suffix, piece in pieces.items()})
+        dense_bytes += t.numel() * t.element_size()
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=dict(format=SPARSE_FORMAT, layout=json.dumps(layout)))
+    return dict(bytes=Path(path).stat().st_size, dense_tensor_bytes=dense_bytes,
+                kinds={k: sum(v["kind"] == k for v in layout.values()) for k in ("dense", "bitmask", "indices")})
+
+def load_sparse(path,                 # a file written by save_sparse
+                device="cpu",         # where the tensors go
+               ) -> dict[str, torch.Tensor]:
+    "The dense plain state dict stored in a `save_sparse` file (in its original order)."
+    from safetensors import safe_open
+    path = Path(path)
+    if not path.is_file(): raise HyperfluxError(f"load_sparse: no such file {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta, stored = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise HyperfluxError(f"load_sparse: {path} is not a readable safetensors file ({type(e).__name__})") from None
+    if meta.get("format") != SPARSE_FORMAT:
+        raise HyperfluxError(f"load_sparse: {path} was not written by save_sparse (format {meta.get('format')!r}, "
+                             f"expected {SPARSE_FORMAT!r}); read it with safetensors.torch.load_file")
+    out = {}
+    for name, spec in json.loads(meta["layout"]).items():
+        if spec["kind"] == "dense": out[name] = stored[name].to(device); continue
+        n, values = math.prod(spec["shape"]), stored[name + ".values"]
+        flat = torch.zeros(n, dtype=values.dtype)
+        where = stored[f"{name}.{spec['kind']}"]
+        flat[_unpack_bits(where, n) if spec["kind"] == "bitmask" else where.long()] = values
+        out[name] = flat.view(spec["shape"]).to(device)
+    return out
+
+def load_sparse_into(plain: nn.Module, # a fresh plain instance of the architecture
+                     path,             # a file written by save_sparse
+                    ) -> nn.Module:
+    "Load a `save_sparse` file into `plain`; return it."
+    try: plain.load_state_dict(load_sparse(path))
+    except RuntimeError as e:
+        raise HyperfluxError(f"{path} does not fit this model: {str(e).splitlines()[0]}") from None
+    return plain
