@@ -23,13 +23,13 @@ except ImportError:   # submitit is only needed to submit; without it the class 
 
 # %% auto #0
 __all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'REPORT_OPTIONS', 'RESOURCE_TYPES', 'GPU_RESOURCES', 'CPU_RESOURCES',
-           'DEFAULT_RESOURCES', 'CPU_ARCHS', 'IMAGENET_SCALE', 'CIFAR_SECONDS', 'EPOCH_SECONDS', 'MIN_USEFUL_TIME_MIN',
-           'MAX_REQUEUES', 'SLURM_ALIVE', 'NEVER_STARTS', 'SBATCH_HINTS', 'FIT_FLAGS', 'check_executor',
-           'require_submitit', 'run_device', 'default_resources', 'check_resources', 'run_resources',
+           'DEFAULT_RESOURCES', 'CPU_ARCHS', 'IMAGENET_SCALE', 'CIFAR_SECONDS', 'EPOCH_SECONDS', 'TRAIN_IMAGES',
+           'MIN_USEFUL_TIME_MIN', 'MAX_REQUEUES', 'SLURM_ALIVE', 'NEVER_STARTS', 'SBATCH_HINTS', 'FIT_FLAGS',
+           'check_executor', 'require_submitit', 'run_device', 'default_resources', 'check_resources', 'run_resources',
            'override_resources', 'is_distributed', 'signal_delay', 'slurm_parameters', 'short_time_note', 'record_job',
            'run_dependencies', 'run_waves', 'TrainJob', 'ArraySubmission', 'slurm_command', 'slurm_jobs', 'queued_jobs',
            'cancel_jobs', 'plan_submissions', 'stuck_jobs', 'sbatch_error', 'sbatch_errors', 'submit_plan',
-           'partition_limits', 'fit_problems', 'profile_cost', 'hours_on', 'cost_table']
+           'partition_limits', 'fit_problems', 'epoch_fraction', 'profile_cost', 'hours_on', 'cost_table']
 
 # %% ../nbs/09c_cluster.ipynb #14683b78
 EXECUTORS = {   # executor -> what it does
@@ -97,7 +97,9 @@ EPOCH_SECONDS = {  # (arch, dataset) -> (seconds per epoch on one device, device
     ("lenet5", "fashion_mnist"): (0.0256 * 469, "CPU", "estimate: measured step time x 469 steps"),
     ("lenet300", "mnist"): (0.0092 * 469, "CPU", "estimate: measured step time x 469 steps"),
     ("lenet5", "mnist"): (0.0256 * 469, "CPU", "estimate: measured step time x 469 steps"),
+    ("resnet20", "fashion_mnist"): (32.6 * 12, "CPU", "estimate: measured 5,000-image epochs (robust profile) x 12"),
 }
+TRAIN_IMAGES = {"fashion_mnist": 60000, "mnist": 60000, "cifar10": 50000, "cifar100": 50000}   # for train_subset
 
 def run_device(config: dict) -> str:
     "'gpu' or 'cpu': where a run with this (canonical) config trains on a cluster: its device, else its model's size."
@@ -525,6 +527,12 @@ def fit_problems(res: dict,          # a job's resources
     return out
 
 # %% ../nbs/09c_cluster.ipynb #54ded893
+def epoch_fraction(config: dict) -> float:
+    "The share of a full training epoch one epoch of this run is: train_subset / the data set's training images."
+    subset = (config.get("data_options") or {}).get("train_subset")
+    full = TRAIN_IMAGES.get(config.get("dataset"))
+    return min(1.0, subset / full) if subset and full else 1.0
+
 def profile_cost(specs: list[RunSpec],           # a profile's runs
                  resources: dict | None = None,  # RunSpec.key -> resources (for the GPUs of DDP runs)
                  epoch_seconds: dict | None = None,  # (arch, dataset) -> (seconds, device, source): EPOCH_SECONDS
@@ -540,7 +548,7 @@ def profile_cost(specs: list[RunSpec],           # a profile's runs
             cost["unknown"].add(f"{c['arch']}/{c['dataset']}")
             continue
         seconds, device, _ = table[c["arch"], c["dataset"]]
-        hours = epochs * seconds / 3600
+        hours = epochs * seconds * epoch_fraction(c) / 3600
         res = (resources or {}).get(s.key, DEFAULT_RESOURCES)
         gpus = max(1, res["gpus"]) * res["nodes"]
         cost["device_hours"] += hours

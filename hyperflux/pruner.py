@@ -51,6 +51,12 @@ def pruner_config(sparsity: float,      # percent of the prunable weights remove
     return cfg.validate("Pruner")
 
 # %% ../nbs/05f_pruner.ipynb #0fde09c0
+def _check_steps(steps_per_epoch):
+    "Refuse a steps_per_epoch that is not a positive integer."
+    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise HyperfluxError(f"Pruner: steps_per_epoch must be the optimiser steps in one epoch (a positive "
+                             f"integer, e.g. len(train_loader)), got {steps_per_epoch!r}")
+
 def _check_model(model) -> nn.Module:
     "Refuse what the Pruner cannot prune: not a module, wrapped (DDP, torch.compile), or without a conv/linear layer."
     if not isinstance(model, nn.Module): raise HyperfluxError(f"Pruner: model must be a torch nn.Module, got "
@@ -73,29 +79,36 @@ class Pruner:
                  sparsity: float = 99.0,               # percent of the prunable weights removed at the end
                  epochs_prune: int = 10,               # epochs of the pruning stage (the density follows E(e) down)
                  epochs_regrow: int = 2,               # epochs after it (by default the weights fine-tune the mask)
-                 steps_per_epoch: int | None = None,   # optimiser steps in one epoch (pruner.step() calls)
+                 steps_per_epoch: int | None = None,   # optimiser steps in one epoch; None: give it to start() later
                  seed: int = 0,                        # seed of the initial mask logits
                  **settings,                           # Hyperflux settings (PRUNER_SETTINGS), e.g. funnel=0.25
                 ):
         _check_model(model)
-        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-            raise HyperfluxError(f"Pruner: steps_per_epoch must be the optimiser steps in one epoch (a positive "
-                                 f"integer, e.g. len(train_loader)), got {steps_per_epoch!r}")
+        if steps_per_epoch is not None: _check_steps(steps_per_epoch)
         self.cfg = cfg = pruner_config(sparsity, epochs_prune, epochs_regrow, seed, settings)
         self.model = attach_masks(model, init=cfg.mask_init, kappa=cfg.kappa, seed=seed)
         self.mask_params = mask_parameters(model)
         self.optimizer = torch.optim.Adam(self.mask_params, lr=cfg.mask_lr, fused=True)   # as the engine's
-        self.method = Hyperflux(cfg)
-        self.ctx = MethodContext(model=model, mask_params=self.mask_params, weight_params=weight_parameters(model),
-                                 device=self.mask_params[0].device, epoch=1, steps_per_epoch=steps_per_epoch,
-                                 density_pct=self.density_pct)
-        self.method.setup(self.ctx)
+        self.method, self.ctx = Hyperflux(cfg), None
         self.flips = FlipCounter(model)
         self.steps, self.history = 0, []   # pruner.step() calls in this epoch; one metrics row per finished epoch
+        if steps_per_epoch is not None: self.start(steps_per_epoch)
+
+    def start(self, steps_per_epoch: int):   # optimiser steps in one epoch (pruner.step() calls)
+        "Fix the steps of one epoch and set up the method: at creation, or later when only a trainer knows them."
+        _check_steps(steps_per_epoch)
+        if self.started: raise HyperfluxError("Pruner: start() was already called (or steps_per_epoch given)")
+        self.ctx = MethodContext(model=self.model, mask_params=self.mask_params,
+                                 weight_params=weight_parameters(self.model), device=self.mask_params[0].device,
+                                 epoch=1, steps_per_epoch=steps_per_epoch, density_pct=self.density_pct)
+        self.method.setup(self.ctx)
         self._set_mask_lr()
 
     @property
-    def epoch(self) -> int: return self.ctx.epoch          # the 1-based epoch in progress
+    def started(self) -> bool: return self.ctx is not None
+
+    @property
+    def epoch(self) -> int: return self.ctx.epoch if self.started else 1   # the 1-based epoch in progress
 
     @property
     def epochs(self) -> int: return self.cfg.epochs        # epochs_prune + epochs_regrow
@@ -128,8 +141,14 @@ class Pruner:
 @torch.no_grad()
 def _no_grads(params) -> bool: return any(p.grad is None for p in params)
 
+def _require_started(pruner: Pruner):
+    "Refuse to go on before start(): the method needs the steps of an epoch."
+    if not pruner.started:
+        raise HyperfluxError("Pruner: created without steps_per_epoch; call pruner.start(steps_per_epoch) first")
+
 def step(self: Pruner, scaler=None):   # scaler: your torch.amp.GradScaler under fp16 (before scaler.update())
     "After backward(), once per optimiser step: pressure gradient, density control, the mask optimiser's step."
+    _require_started(self)
     if self.finished:
         raise HyperfluxError(f"Pruner: its {self.epochs} epochs are over; call pruner.bake() for the pruned model, "
                              f"or create it with more epochs_prune / epochs_regrow")
@@ -150,6 +169,7 @@ def epoch_end(self: Pruner,
               test_acc_pct: float = math.nan, # this epoch's accuracy if you measured it (kept in the metrics only)
              ) -> dict:
     "At the end of every epoch: settle the masks (landing on the target after pruning), step the scheduler; its row."
+    _require_started(self)
     if self.finished: raise HyperfluxError(f"Pruner: epoch_end() after its {self.epochs} epochs; call pruner.bake()")
     if self.steps == 0:
         raise HyperfluxError(f"pruner.epoch_end() in epoch {self.epoch} before any pruner.step(); call pruner.step() "
@@ -173,6 +193,7 @@ Pruner.epoch_end = epoch_end
 # %% ../nbs/05f_pruner.ipynb #c90f91ca
 def metrics(self: Pruner) -> dict:
     "Where pruning stands: epoch, stage, density and target, E(e), pressure and gamma now, the last epoch's flips."
+    _require_started(self)
     e = min(self.epoch, self.epochs)
     last = self.history[-1] if self.history else {}
     scheduled = getattr(self.method.scheduler, "gamma", math.nan)
@@ -192,6 +213,7 @@ Pruner.metrics, Pruner.bake = metrics, bake
 # %% ../nbs/05f_pruner.ipynb #600639fd
 def state_dict(self: Pruner) -> dict:
     "What resumes the Pruner exactly, with the model's state dict (it holds the logits) and your optimiser's."
+    _require_started(self)
     control = self.method.control
     return dict(epoch=self.epoch, steps=self.steps, optimizer=self.optimizer.state_dict(),
                 method=self.method.state_dict(), control_step=[control.epoch_seen, control.i],
@@ -200,6 +222,7 @@ def state_dict(self: Pruner) -> dict:
 
 def load_state_dict(self: Pruner, state: dict):
     "Resume from `state_dict()`; the Pruner must have been created with the same settings."
+    _require_started(self)
     mine = dict(self.cfg.to_dict(), steps_per_epoch=self.ctx.steps_per_epoch)
     theirs = dict(state.get("settings", {}), steps_per_epoch=state.get("steps_per_epoch"))
     if differ := sorted(k for k in mine if mine[k] != theirs.get(k)):

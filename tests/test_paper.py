@@ -89,18 +89,17 @@ def test_cpu_profile_covers_the_study():
 
 def test_run_folder_name_is_pinned():
     "One cpu-profile run: its folder changes only with a setting that changes results, or with ENGINE_VERSION."
-    settings = dict(method="hyperflux", sparsity_pct=99.5, seed=1, epochs_prune=25, epochs_regrow=5, law=True,
-                    mask_lr=0.003)
+    settings = dict(method="hyperflux", sparsity_pct=99.5, seed=1, epochs_prune=25, epochs_regrow=5, law=True)
     assert ENGINE_VERSION == 2   # a bump renames every folder: update the name below in the same commit
-    assert RunSpec("train_run.ipynb", canonical_config(settings)).folder_name == "hyperflux-lenet300-digits-b5e28e5a"
+    assert RunSpec("train_run.ipynb", canonical_config(settings)).folder_name == "hyperflux-lenet300-digits-8926d057"
     logged = RunSpec("train_run.ipynb", canonical_config(dict(settings, log_layers=True, progress=True)))
-    assert logged.folder_name == "hyperflux-lenet300-digits-b5e28e5a"
+    assert logged.folder_name == "hyperflux-lenet300-digits-8926d057"
     cpu = {s.folder_name for s in load_profile("cpu", SWEEP)}
-    assert "hyperflux-lenet300-digits-b5e28e5a" in cpu
+    assert "hyperflux-lenet300-digits-8926d057" in cpu
 
 
 def test_published_profiles_have_their_own_folders():
-    assert published_profiles(read_sweep(SWEEP)) == ["cpu", "fmnist"]
+    assert published_profiles(read_sweep(SWEEP)) == ["cpu", "fmnist", "robust"]
     for profile in published_profiles(read_sweep(SWEEP)):
         manifest = ROOT / "figures" / profile / "manifest.json"
         if not manifest.exists(): continue

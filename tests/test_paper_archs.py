@@ -21,6 +21,7 @@ def test_one_capped_epoch(case, tmp_path):
                  epochs_prune=1, epochs_regrow=0, sparsity_pct=90.0, progress=False)
     final = train(cfg, tmp_path / case)
     assert final["epochs"] == 1 and 0 <= final["test_acc_pct"] <= 100
-    assert final["density_pct"] == pytest.approx(100.0, abs=1.0)   # one epoch at zero pressure prunes (almost) nothing
+    # the pruning stage ends on the target (here its only epoch; without regrowth too), to within one weight
+    assert abs(final["density_pct"] / 100 * final["prunable"] - 0.1 * final["prunable"]) <= 1
     assert final["prunable"] > 1_000_000
     assert (tmp_path / case / "model.pt").exists() and (tmp_path / case / "masks.pt").exists()
