@@ -22,6 +22,9 @@ help:
 	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS), EXECUTOR=local|slurm)"
 	@echo "make docs       render the documentation into _docs/ (Quarto if installed, else offline, notebooks executed; DOCS=offline, DOCS_EXECUTE=0)"
 	@echo "make bench      run the benchmarks into benchmarks/"
+	@echo ""
+	@echo "Profiles of paper.yaml (make paper PROFILE=<name>; headline results go to figures/<name>/, side studies to figures/studies/<name>/):"
+	@$(BIN)/hyperflux paper --profiles 2>/dev/null || echo "  (run make install first; then make help lists them from paper.yaml)"
 
 install: $(VENV)/.installed
 
@@ -74,7 +77,7 @@ lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --notebook-dir nbs $(LAB_ROOT)
 
 paper: install
-	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/$(PROFILE)/ (PNG, PDF, tables/, manifest.json); profiles: smoke, cpu, fmnist, fmnist-no-funnel, mnist, compare-digits, law-digits, full"
+	@echo ">>> make paper: profile $(PROFILE) of paper.yaml, $(JOBS) run(s) at once: each unfinished run is a papermill execution of nbs/experiments/train_run.ipynb into runs/<run>/ (finished runs are skipped, interrupted ones resume), then figures/$(PROFILE)/ (side studies: figures/studies/$(PROFILE)/; PNG, PDF, tables/, manifest.json), and the index figures/README.md; make help lists the profiles"
 	@if [ "$(EXECUTOR)" = slurm ]; then echo ">>> make paper: EXECUTOR=slurm: the unfinished runs go to Slurm as job arrays (submitit; resources: from paper.yaml, --slurm-* in FLAGS), the report follows them as a job; follow with: $(BIN)/hyperflux paper --profile $(PROFILE) --status"; fi
 	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS) EXECUTOR=$(EXECUTOR)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) --executor $(EXECUTOR) $(FLAGS)
 

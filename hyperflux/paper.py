@@ -19,15 +19,17 @@ from .core import HyperfluxError, atomic_write, atomic_write_json
 from .runfolder import FINAL, JOB, PARAMS, read_json
 from .executor import (RunResult, _duration, check_preflight, format_states, format_summary, preflight,
                                 preflight_report, run_states, run_status, run_sweep, skipped_result, status_counts)
-from .sweep import (RunSpec, default_figures_dir, default_runs_dir, default_sweep_file, experiments_dir,
-                             load_profile, profile_settings, project_root, read_sweep)
+from .sweep import (STUDIES_FOLDER, RunSpec, default_figures_dir, default_runs_dir, default_sweep_file,
+                             experiments_dir, figures_root, load_profile, profile_settings, project_root,
+                             published_profiles, read_sweep)
 
 # %% auto #0
-__all__ = ['REPORT_RESOURCES', 'PaperPaths', 'provenance', 'engine_versions', 'publication_problems', 'foreign_runs',
-           'describe_foreign_runs', 'package_fingerprint', 'report_fingerprint', 'report_is_current', 'build_manifest',
-           'refresh_results_page', 'run_profile', 'finished_since', 'report_lock', 'report_profile',
-           'wait_for_elsewhere', 'paper', 'ReportJob', 'report_resources', 'submit_report', 'fit_report',
-           'submit_profile', 'add_commands', 'list_runs', 'paper_command']
+__all__ = ['FIGURES_INDEX', 'REPORT_RESOURCES', 'PaperPaths', 'is_published', 'provenance', 'engine_versions',
+           'publication_problems', 'foreign_runs', 'describe_foreign_runs', 'package_fingerprint', 'report_fingerprint',
+           'report_is_current', 'build_manifest', 'refresh_results_page', 'run_profile', 'finished_since',
+           'report_lock', 'report_profile', 'wait_for_elsewhere', 'paper', 'figures_folders', 'figures_index_row',
+           'write_figures_index', 'refresh_figures_index', 'ReportJob', 'report_resources', 'submit_report',
+           'fit_report', 'submit_profile', 'add_commands', 'list_runs', 'format_profiles', 'paper_command']
 
 # %% ../nbs/09b_paper.ipynb #739e5c6e
 @dataclass
@@ -40,9 +42,15 @@ class PaperPaths:
 
     @classmethod
     def of(cls, profile: str, sweep_file=None, runs_dir=None, figures_dir=None, notebooks=None) -> "PaperPaths":
-        "The paths of `profile`, each given one or its default (figures: figures/<profile>/)."
-        return cls(Path(sweep_file or default_sweep_file()), Path(runs_dir or default_runs_dir()),
-                   Path(figures_dir or default_figures_dir(profile)), Path(notebooks or experiments_dir()))
+        "The paths of `profile`, each given one or its default (figures/<profile>/, or figures/studies/<profile>/)."
+        sweep_file = Path(sweep_file or default_sweep_file())
+        figures_dir = figures_dir or default_figures_dir(profile, is_published(profile, sweep_file))
+        return cls(sweep_file, Path(runs_dir or default_runs_dir()), Path(figures_dir),
+                   Path(notebooks or experiments_dir()))
+
+def is_published(profile: str, sweep_file: Path) -> bool:
+    "Does the sweep file mark `profile` `published: true` (a headline result)? False without a sweep file."
+    return Path(sweep_file).is_file() and profile in published_profiles(read_sweep(sweep_file))
 
 def _display_path(path: Path) -> str:
     "`path` relative to the repository when inside it, else absolute."
@@ -307,10 +315,81 @@ def paper(profile: str = "cpu",         # profile of the sweep file
     command = command or f"hyperflux paper --profile {profile} --jobs {jobs}"
     manifest = build_manifest(profile, command, paths, jobs, results, seconds)
     status |= report_profile(profile, paths, results, manifest, out)
+    if index := refresh_figures_index(paths): say(f"paper: the index of every figures folder is {_display_path(index)}")
     if _publishes(profile, paths): say(f"paper: executed the results page {_display_path(refresh_results_page())}")
     say(f"paper: figures, tables and manifest.json in {_display_path(paths.figures_dir)}/ "
         f"({_duration(time.time() - start)} in all)")
     return status
+
+# %% ../nbs/09b_paper.ipynb #d6d6e399
+FIGURES_INDEX = "README.md"   # figures/README.md
+_KIND_ORDER = {"headline": 0, "side study": 1, "record": 2}
+
+def _first_sentence(text: str, limit: int = 220) -> str:
+    "The first sentence of `text` on one line, cut to `limit` characters, with `|` escaped for a Markdown table."
+    text = " ".join(str(text or "").split())
+    end = text.find(". ")
+    text = text[:end + 1] if end >= 0 else text
+    text = text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
+
+def _readme_summary(folder: Path) -> str:
+    "The first sentence of the first paragraph (not a heading) of a folder's README.md."
+    readme = folder / "README.md"
+    if not readme.is_file(): return "(no manifest.json and no README.md)"
+    paragraphs = [p for p in readme.read_text().split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
+    return _first_sentence(paragraphs[0]) if paragraphs else ""
+
+def figures_folders(root: Path) -> list[Path]:
+    "The folders of `root`: the top level (headline results and records), then each side study in studies/."
+    top = sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name != STUDIES_FOLDER)
+    studies = Path(root) / STUDIES_FOLDER
+    return top + (sorted(p for p in studies.iterdir() if p.is_dir()) if studies.is_dir() else [])
+
+def _verdict(m: dict) -> str:
+    "Whether a manifest says its figures can be published, and why not."
+    if "publishable" not in m: return "not checked (made before the check)"
+    return "yes" if m["publishable"] else "no: " + "; ".join(m.get("not_publishable_because", []))
+
+def figures_index_row(folder: Path, root: Path, sweep: dict) -> dict:
+    "One row of the figures index: what `folder` holds, from its manifest.json and the sweep file."
+    rel = folder.relative_to(root).as_posix()
+    m = read_json(folder / "manifest.json")
+    link = f"{rel}/README.md" if (folder / "README.md").is_file() else f"{rel}/"
+    if not m: return dict(folder=f"[{rel}/]({link})", kind="record", what=_readme_summary(folder), runs="",
+                          commit="", made="", publishable="")
+    name, counts = m.get("profile", folder.name), m.get("counts", {})
+    described = sweep["profiles"].get(name)
+    what = _first_sentence(described.get("description", "")) if isinstance(described, dict) else \
+        f"(profile {name!r} is no longer in the sweep file)"
+    commit = (m.get("git_commit") or "unknown")[:8] + (" (uncommitted changes)" if m.get("git_dirty") else "")
+    return dict(folder=f"[{rel}/]({rel}/README.md)", kind="headline" if name in published_profiles(sweep)
+                else "side study", what=what, runs=f"{counts.get('done', 0) + counts.get('skipped', 0)} of "
+                f"{sum(counts.values())}", commit=commit, made=str(m.get("date_utc", ""))[:10], publishable=_verdict(m))
+
+def write_figures_index(root: Path, sweep_file: Path) -> Path:
+    "Write root/README.md: one row per figures folder (headline results first), from the manifests and the sweep file."
+    root = Path(root)
+    sweep = read_sweep(sweep_file) if Path(sweep_file).is_file() else {"profiles": {}}
+    rows = sorted((figures_index_row(f, root, sweep) for f in figures_folders(root)),
+                  key=lambda r: _KIND_ORDER[r["kind"]])
+    head = ["folder", "kind", "what it is", "runs finished", "commit", "made", "publishable"]
+    lines = ["# Figures", "", "<!-- Written by `make paper` (hyperflux.paper.write_figures_index); rewrite it with "
+             "`hyperflux paper --index`, do not edit. -->", "",
+             "One folder per profile of `paper.yaml`. **Headline results** (`published: true`) sit here; side "
+             "studies are in `studies/`; records that nothing rebuilds have no manifest. Each folder's README.md "
+             "says what every figure and table shows and how it was made.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]
+    path = root / FIGURES_INDEX
+    atomic_write(path, "\n".join(lines) + "\n")
+    return path
+
+def refresh_figures_index(paths: PaperPaths) -> Path | None:
+    "Rewrite the figures index when this call drew inside figures_root() (not into a folder of its own choosing)."
+    root = figures_root().resolve()
+    if root not in paths.figures_dir.resolve().parents or not root.is_dir(): return None
+    return write_figures_index(root, paths.sweep_file)
 
 # %% ../nbs/09b_paper.ipynb #c1a0b002
 REPORT_RESOURCES = dict(gpus=0, cpus=2, mem_gb=8.0, time_min=60, nodes=1, partition=None)   # the report job
@@ -454,7 +533,7 @@ def add_commands(sub):
                        help="run a profile of the sweep (paper.yaml) with papermill, then build figures and tables",
                        description="Execute every unfinished run of a profile of the sweep file as a papermill "
                                    "notebook (finished runs are skipped, interrupted ones resume), then build "
-                                   "figures/<profile>/.")
+                                   "figures/<profile>/ (side studies: figures/studies/<profile>/).")
     p.add_argument("--profile", default="cpu", help="profile of the sweep file (smoke, cpu, fmnist, full, ...)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at once (0: one per GPU)")
     p.add_argument("--sweep", type=Path, default=None, metavar="FILE",
@@ -462,13 +541,18 @@ def add_commands(sub):
     p.add_argument("--runs-dir", type=Path, default=None, metavar="DIR",
                    help="run folders (default runs/, or $HYPERFLUX_RUNS)")
     p.add_argument("--figures-dir", type=Path, default=None, metavar="DIR",
-                   help="this profile's figures and tables (default figures/<profile>/, or under $HYPERFLUX_FIGURES)")
+                   help="this profile's figures and tables (default figures/<profile>/ for a published profile, else "
+                        "figures/studies/<profile>/; or under $HYPERFLUX_FIGURES)")
     p.add_argument("--executor", default="local", metavar="NAME",
                    help="where runs train: " + "; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
     p.add_argument("--list", action="store_true",
                    help="only list the profile's runs and their states: finished, running, queued, failed, waiting "
                         "on a dependency, missing data / init / plugin, partial, new")
     p.add_argument("--status", action="store_true", help="the same as --list (to follow a sweep on Slurm)")
+    p.add_argument("--profiles", action="store_true",
+                   help="only list the sweep file's profiles: headline result or side study, and what each is")
+    p.add_argument("--index", action="store_true",
+                   help="only rewrite figures/README.md, the index of every figures folder, from their manifests")
     p.add_argument("--no-run", "--report-only", dest="no_run", action="store_true",
                    help="do not run anything; build figures from the finished runs")
     p.add_argument("--no-report", action="store_true", help="run the sweep only")
@@ -516,12 +600,26 @@ def _command_line() -> str | None:
         command = f"{via} ({command})" if command else via
     return command
 
+def format_profiles(sweep: dict) -> str:
+    "One line per profile of a sweep: its name, headline result or side study, and the first sentence of what it is."
+    published = published_profiles(sweep)
+    width = max(len(name) for name in sweep["profiles"])
+    return "\n".join(f"  {name:<{width}}  {'headline  ' if name in published else 'side study'}  "
+                     f"{_first_sentence((p if isinstance(p, dict) else {}).get('description', ''), 100)}"
+                     for name, p in sweep["profiles"].items())
+
 def paper_command(args) -> int:
     "Entry point of `hyperflux paper`."
     from hyperflux.cluster import REPORT_OPTIONS, SLURM_OPTIONS, check_executor
     paths = PaperPaths.of(args.profile, args.sweep, args.runs_dir, args.figures_dir)
     slurm = {k: getattr(args, k) for k in [*SLURM_OPTIONS, *REPORT_OPTIONS]}
     check_executor(args.executor, slurm)
+    if args.profiles:
+        print(format_profiles(read_sweep(paths.sweep_file)))
+        return 0
+    if args.index:
+        print(f"paper: wrote {_display_path(write_figures_index(figures_root(), paths.sweep_file))}")
+        return 0
     if args.list or args.status:
         list_runs(load_profile(args.profile, paths.sweep_file), paths.runs_dir, profile=args.profile)
         return 0

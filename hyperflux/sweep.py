@@ -24,10 +24,10 @@ from .inits import TORCHVISION_PREFIX, run_init
 from .plugins import load_plugins, plugin_path
 
 # %% auto #0
-__all__ = ['STUDIES', 'DEFAULT_NOTEBOOK', 'ENTRY_KEYS', 'PROFILE_KEYS', 'SWEEP_KEYS', 'DEPENDENCY_MATCH', 'project_root',
-           'default_sweep_file', 'default_runs_dir', 'figures_root', 'default_figures_dir', 'experiments_dir',
-           'canonical_config', 'RunSpec', 'read_sweep', 'expand_entry', 'resolve_dependencies', 'profile_settings',
-           'published_profiles', 'sweep_plugins', 'profile_runs', 'load_profile']
+__all__ = ['STUDIES_FOLDER', 'STUDIES', 'DEFAULT_NOTEBOOK', 'ENTRY_KEYS', 'PROFILE_KEYS', 'SWEEP_KEYS', 'DEPENDENCY_MATCH',
+           'project_root', 'default_sweep_file', 'default_runs_dir', 'figures_root', 'default_figures_dir',
+           'experiments_dir', 'canonical_config', 'RunSpec', 'read_sweep', 'expand_entry', 'resolve_dependencies',
+           'profile_settings', 'published_profiles', 'sweep_plugins', 'profile_runs', 'load_profile']
 
 # %% ../nbs/09_sweep.ipynb #2488f475
 def project_root() -> Path:
@@ -46,9 +46,11 @@ def figures_root() -> Path:
     "The folder that holds one folder per profile: figures/, or $HYPERFLUX_FIGURES."
     return Path(os.environ.get("HYPERFLUX_FIGURES") or project_root() / "figures")
 
-def default_figures_dir(profile: str) -> Path:
-    "Where `profile` writes its figures, tables and manifest: figures/<profile>/."
-    return figures_root() / profile
+STUDIES_FOLDER = "studies"   # figures/studies/<profile>/: the profiles paper.yaml does not publish
+
+def default_figures_dir(profile: str, published: bool = True) -> Path:
+    "Where `profile` draws: figures/<profile>/ if paper.yaml publishes it, else figures/studies/<profile>/."
+    return figures_root() / profile if published else figures_root() / STUDIES_FOLDER / profile
 
 def experiments_dir() -> Path:
     "The experiment notebooks that runs execute: nbs/experiments/."

@@ -195,7 +195,7 @@ def test_slurm_submission_arrays_resources_report_and_no_double_submission(tmp_p
                             capture_output=True, text=True, env=env)
     assert status.stdout.startswith("3 runs: 1 running, 2 queued\n"), status.stdout + status.stderr
     assert "slurm job 102_1 PENDING (Priority)" in status.stdout
-    assert f"report: Slurm job 103 for {tmp_path / 'figures' / 'c'}: PENDING (Dependency)" in status.stdout
+    assert f"report: Slurm job 103 for {tmp_path / 'figures' / 'studies' / 'c'}: PENDING (Dependency)" in status.stdout
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr
     assert sorted(_scripts(fake_slurm)) == [101, 102, 103], again.stdout   # nothing submitted twice

@@ -6,8 +6,9 @@
 - killing the sweep midway (SIGKILL to its process group) and running it again finishes it without redoing the
   runs that had finished;
 - a failing run is reported with its executed notebook, the others finish, and the exit status is non-zero;
-- a profile draws into its own figures/<profile>/ and leaves the rest of the repository (the results page
-  included) as it was; run folders of another engine version are named and not used;
+- a profile draws into its own folder (a side study such as smoke: figures/studies/<profile>/), writes the
+  figures index figures/README.md, and leaves the rest of the repository (the results page included) as it was;
+  run folders of another engine version are named and not used;
 - the folder name of one run is pinned (it changes only with a setting that changes results or ENGINE_VERSION).
 The repository's runs/ and figures/ are never touched (run folders and figures go under tmp_path).
 """
@@ -115,8 +116,10 @@ def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     n = len(load_profile("smoke", SWEEP))
     assert f"{n} runs: {n} done, 0 skipped" in res.stdout, res.stdout
-    figures = tmp_path / "figures" / "smoke"   # each profile draws into its own folder
-    assert [p.name for p in (tmp_path / "figures").iterdir()] == ["smoke"]
+    figures = tmp_path / "figures" / "studies" / "smoke"   # each profile draws into its own folder
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["README.md", "studies"]
+    index = (tmp_path / "figures" / "README.md").read_text()   # the figures index names the side study
+    assert "| [studies/smoke/](studies/smoke/README.md) | side study |" in index, index
     assert _git_status() == status_before   # the results page and the published figures are untouched
     manifest = json.loads((figures / "manifest.json").read_text())
     made = {e["name"] for e in manifest["figures"] if e["status"] == "made"}
