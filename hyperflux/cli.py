@@ -6,7 +6,7 @@ Docs: https://hyperflux.github.io/hyperflux/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #39295570
 from __future__ import annotations
-import argparse, importlib, json, platform, sys, types
+import argparse, json, platform, sys, types
 from pathlib import Path
 from typing import Union, get_args, get_origin
 
@@ -17,16 +17,14 @@ from .config import TrainConfig, coerce_settings, config_fields, field_types, fl
 from .core import HyperfluxError, get_device
 
 # %% auto #0
-__all__ = ['COMMAND_MODULES', 'add_commands', 'doctor', 'build_parser', 'main', 'add_train_arguments', 'add_train_command',
+__all__ = ['command_modules', 'add_commands', 'doctor', 'build_parser', 'main', 'add_train_arguments', 'add_train_command',
            'config_from_args', 'train_command']
 
 # %% ../nbs/12_cli.ipynb #48a50cd2
-COMMAND_MODULES = (  # modules that define add_commands(subparsers), in --help order
-    "hyperflux.cli",
-    "hyperflux.models",
-    "hyperflux.law",
-    "hyperflux.paper",
-)
+def command_modules() -> tuple[types.ModuleType, ...]:
+    "The modules that define add_commands(subparsers), in --help order."
+    from hyperflux import cli, law, models, paper   # here, not at the top: they import this module's package
+    return (cli, models, law, paper)
 
 def add_commands(sub):
     "The commands this module owns: `doctor` and `train`."
@@ -58,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hyperflux pruning, its baselines and the Neural Pruning Law. Run `hyperflux COMMAND --help`.")
     p.add_argument("--version", action="version", version=f"hyperflux {hyperflux.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES: importlib.import_module(name).add_commands(sub)
+    for module in command_modules(): module.add_commands(sub)
     return p
 
 def main(argv: list[str] | None = None) -> int:
