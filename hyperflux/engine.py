@@ -71,8 +71,144 @@ def load_dense_checkpoint(model: nn.Module, # the plain (unmasked) model
         if why.startswith("cannot read"): raise HyperfluxError(f"--init {path}: {why}") from None
         raise HyperfluxError(f"--init {path} does not fit {arch or type(model).__name__}: {why}") from None
 
+# %% ../nbs/07a_engine.ipynb #a874a441
+class _RunRequests:
+    "What a method may ask of a run (through `MethodContext`): batches, an optimiser reset, the density."
+    def scoring_batches(self, n: int) -> list:
+        "The first `n` training batches of the current epoch's order; the loader is left as it was."
+        loader = self.data.train
+        saved = getattr(loader, "epoch", self.epoch)
+        loader.set_epoch(self.epoch)
+        try: return list(itertools.islice(loader, n))
+        finally: loader.set_epoch(saved)
+
+    def reset_weight_optimizer(self):
+        "Forget the weight optimiser's state (momentum), e.g. after rewinding the weights."
+        self.opt_w.state.clear()
+
+    @torch.no_grad()
+    def masks_agree(self) -> bool:
+        "Are the masks identical on every rank? (a checksum of the logits, gathered)"
+        if self.world == 1: return True
+        mine = torch.stack([t for p in self.mask_params
+                            for t in ((p >= 0).sum().double(), p.double().sum(), p.double().square().sum())])
+        every = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(every, mine)
+        return all(torch.equal(every[0], e) for e in every[1:])
+
+    def global_density_pct(self) -> float:
+        "Density over all ranks (identical masks make this a check as much as a reduction)."
+        kept = kept_count(self.model).double()
+        if self.world > 1:
+            dist.all_reduce(kept)
+            kept /= self.world
+        return 100.0 * kept.item() / prunable_count(self.model)
+
+# %% ../nbs/07a_engine.ipynb #dea3dc62
+class _RunSteps:
+    "One optimisation step, one epoch, the test accuracy and the method's end of an epoch."
+    def set_lrs(self, epoch: int) -> tuple[float, float]:
+        weight_lr, mask_lr = self.method.lrs(epoch)
+        for g in self.opt_w.param_groups: g["lr"] = weight_lr
+        if self.opt_m:
+            for g in self.opt_m.param_groups: g["lr"] = mask_lr
+        return weight_lr, mask_lr
+
+    def _decay_present_only(self):
+        "Weight decay on present weights only (A.8 option), added to the gradients."
+        add_present_weight_decay_(self.model, self.cfg.weight_decay)   # one op on the flat latent weights
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        "One optimisation step on the batch (x, y): loss, backward, the method's hook, both optimisers; the loss."
+        if self.convnet and self.device.type == "cuda" and self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            loss = nn.functional.cross_entropy(self.net(x), y, label_smoothing=self.cfg.label_smoothing)
+        self.opt_w.zero_grad(set_to_none=True)
+        if self.opt_m: self.opt_m.zero_grad(set_to_none=True)
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        if self.scaler:
+            self.scaler.unscale_(self.opt_w)
+            if self.opt_m: self.scaler.unscale_(self.opt_m)
+        if self.cfg.wd_present_only: self._decay_present_only()
+        self.method.after_backward(self.ctx)
+        for opt in filter(None, (self.opt_w, self.opt_m)):
+            if self.scaler: self.scaler.step(opt)
+            else: opt.step()
+        if self.scaler: self.scaler.update()
+        return loss.detach()
+
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        "Train one epoch; return the mean training loss as a device tensor."
+        self.net.train()
+        loader = self.data.train
+        loader.set_epoch(epoch)
+        total, n = torch.zeros((), device=self.device), 0
+        batches = self.steps_per_epoch()
+        bar = tqdm(total=batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False,
+                   disable=not self.cfg.progress or self.rank != 0)
+        for i, (x, y) in enumerate(loader):
+            if i >= batches: break
+            total += self.train_step(x, y).float()
+            n += 1
+            bar.update()
+        bar.close()
+        return total / max(n, 1)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        "Top-1 test accuracy in percent (over all ranks)."
+        return evaluate(self.model, self.data.test, self.device, self.amp_dtype, self.world)
+
+    def end_epoch(self, epoch: int, row: dict) -> dict:
+        "The method's end of `epoch`: observe, then change the masks; the row (one model) with their columns."
+        self.ctx.test_acc_pct = row["test_acc_pct"]
+        row.update(self.method.metrics(self.ctx))
+        changes = self.method.update_masks(self.ctx)
+        row.update(changes)
+        if changes or self.global_density_pct() != row["density_pct"]:   # the masks changed: measure the new model
+            row.update(test_acc_pre_pct=row["test_acc_pct"], density_pre_pct=row["density_pct"],
+                       test_acc_pct=self.evaluate(), density_pct=self.global_density_pct())
+        row["reference_density_pct"] = self.method.reference_density_pct(epoch)
+        if self.cfg.log_layers:
+            row.update({rf.layer_column(r["layer"]): r["density_pct"] for r in layer_density(self.model)})
+        return row
+
+# %% ../nbs/07a_engine.ipynb #a2b8d6ff
+class _RunCheckpoints:
+    "The checkpoint a run writes each epoch and resumes from."
+    def checkpoint_state(self) -> dict:
+        return dict(epoch=self.epoch, model=self.model.state_dict(), opt_w=self.opt_w.state_dict(),
+                    opt_m=self.opt_m.state_dict() if self.opt_m else None,
+                    scaler=self.scaler.state_dict() if self.scaler else None, method=self.method.state_dict(),
+                    rows=self.rows, rng=_rng_state(), config=self.cfg.to_dict(), engine_version=ENGINE_VERSION,
+                    run_key=run_key(self.cfg))
+
+    def load_checkpoint(self, path: Path):
+        try: state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as e:
+            raise HyperfluxError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); delete it to start "
+                                 f"the run again") from None
+        if (version := state.get("engine_version")) != ENGINE_VERSION:
+            raise HyperfluxError(f"checkpoint {path} was written by {_written_by(version)}, this is engine version "
+                                 f"{ENGINE_VERSION}; delete {path} to start the run again, or use another --out")
+        if state.get("run_key") != run_key(self.cfg):
+            raise HyperfluxError(f"checkpoint {path} belongs to a different configuration; use another --out or "
+                                 f"delete it")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.opt_w.load_state_dict(state["opt_w"])
+            if self.opt_m: self.opt_m.load_state_dict(state["opt_m"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise HyperfluxError(f"checkpoint {path} does not fit this model: {str(e).splitlines()[0]}") from None
+        if self.scaler and state["scaler"]: self.scaler.load_state_dict(state["scaler"])
+        self.method.load_state_dict(state["method"])
+        self.rows, self.epoch = list(state["rows"]), state["epoch"]
+        _set_rng_state(state["rng"])
+        self.flips.snapshot()
+
 # %% ../nbs/07a_engine.ipynb #ac0ee36f
-class Run:
+class Run(_RunRequests, _RunSteps, _RunCheckpoints):
     "Model, data, optimisers and method of one training run."
     def __init__(self, cfg: TrainConfig, out: Path):
         self.cfg, self.out = cfg, Path(out)
@@ -145,136 +281,6 @@ class Run:
             ids = [self.device.index] if self.device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
         return net
-
-    # ---- what a method may ask for ---------------------------------------------------------------------------
-    def scoring_batches(self, n: int) -> list:
-        "The first `n` training batches of the current epoch's order; the loader is left as it was."
-        loader = self.data.train
-        saved = getattr(loader, "epoch", self.epoch)
-        loader.set_epoch(self.epoch)
-        try: return list(itertools.islice(loader, n))
-        finally: loader.set_epoch(saved)
-
-    def reset_weight_optimizer(self):
-        "Forget the weight optimiser's state (momentum), e.g. after rewinding the weights."
-        self.opt_w.state.clear()
-
-    @torch.no_grad()
-    def masks_agree(self) -> bool:
-        "Are the masks identical on every rank? (a checksum of the logits, gathered)"
-        if self.world == 1: return True
-        mine = torch.stack([t for p in self.mask_params
-                            for t in ((p >= 0).sum().double(), p.double().sum(), p.double().square().sum())])
-        every = [torch.zeros_like(mine) for _ in range(self.world)]
-        dist.all_gather(every, mine)
-        return all(torch.equal(every[0], e) for e in every[1:])
-
-    def global_density_pct(self) -> float:
-        "Density over all ranks (identical masks make this a check as much as a reduction)."
-        kept = kept_count(self.model).double()
-        if self.world > 1:
-            dist.all_reduce(kept)
-            kept /= self.world
-        return 100.0 * kept.item() / prunable_count(self.model)
-
-    # ---- one step, one epoch ---------------------------------------------------------------------------------
-    def set_lrs(self, epoch: int) -> tuple[float, float]:
-        weight_lr, mask_lr = self.method.lrs(epoch)
-        for g in self.opt_w.param_groups: g["lr"] = weight_lr
-        if self.opt_m:
-            for g in self.opt_m.param_groups: g["lr"] = mask_lr
-        return weight_lr, mask_lr
-
-    def _decay_present_only(self):
-        "Weight decay on present weights only (A.8 option), added to the gradients."
-        add_present_weight_decay_(self.model, self.cfg.weight_decay)   # one op on the flat latent weights
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        "One optimisation step on the batch (x, y): loss, backward, the method's hook, both optimisers; the loss."
-        if self.convnet and self.device.type == "cuda" and self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            loss = nn.functional.cross_entropy(self.net(x), y, label_smoothing=self.cfg.label_smoothing)
-        self.opt_w.zero_grad(set_to_none=True)
-        if self.opt_m: self.opt_m.zero_grad(set_to_none=True)
-        (self.scaler.scale(loss) if self.scaler else loss).backward()
-        if self.scaler:
-            self.scaler.unscale_(self.opt_w)
-            if self.opt_m: self.scaler.unscale_(self.opt_m)
-        if self.cfg.wd_present_only: self._decay_present_only()
-        self.method.after_backward(self.ctx)
-        for opt in filter(None, (self.opt_w, self.opt_m)):
-            if self.scaler: self.scaler.step(opt)
-            else: opt.step()
-        if self.scaler: self.scaler.update()
-        return loss.detach()
-
-    def train_epoch(self, epoch: int) -> torch.Tensor:
-        "Train one epoch; return the mean training loss as a device tensor."
-        self.net.train()
-        loader = self.data.train
-        loader.set_epoch(epoch)
-        total, n = torch.zeros((), device=self.device), 0
-        batches = self.steps_per_epoch()
-        bar = tqdm(total=batches, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False,
-                   disable=not self.cfg.progress or self.rank != 0)
-        for i, (x, y) in enumerate(loader):
-            if i >= batches: break
-            total += self.train_step(x, y).float()
-            n += 1
-            bar.update()
-        bar.close()
-        return total / max(n, 1)
-
-    @torch.no_grad()
-    def evaluate(self) -> float:
-        "Top-1 test accuracy in percent (over all ranks)."
-        return evaluate(self.model, self.data.test, self.device, self.amp_dtype, self.world)
-
-    def end_epoch(self, epoch: int, row: dict) -> dict:
-        "The method's end of `epoch`: observe, then change the masks; the row (one model) with their columns."
-        self.ctx.test_acc_pct = row["test_acc_pct"]
-        row.update(self.method.metrics(self.ctx))
-        changes = self.method.update_masks(self.ctx)
-        row.update(changes)
-        if changes or self.global_density_pct() != row["density_pct"]:   # the masks changed: measure the new model
-            row.update(test_acc_pre_pct=row["test_acc_pct"], density_pre_pct=row["density_pct"],
-                       test_acc_pct=self.evaluate(), density_pct=self.global_density_pct())
-        row["reference_density_pct"] = self.method.reference_density_pct(epoch)
-        if self.cfg.log_layers:
-            row.update({rf.layer_column(r["layer"]): r["density_pct"] for r in layer_density(self.model)})
-        return row
-
-    # ---- checkpoints ---------------------------------------------------------------------------------------
-    def checkpoint_state(self) -> dict:
-        return dict(epoch=self.epoch, model=self.model.state_dict(), opt_w=self.opt_w.state_dict(),
-                    opt_m=self.opt_m.state_dict() if self.opt_m else None,
-                    scaler=self.scaler.state_dict() if self.scaler else None, method=self.method.state_dict(),
-                    rows=self.rows, rng=_rng_state(), config=self.cfg.to_dict(), engine_version=ENGINE_VERSION,
-                    run_key=run_key(self.cfg))
-
-    def load_checkpoint(self, path: Path):
-        try: state = torch.load(path, map_location=self.device, weights_only=False)
-        except Exception as e:
-            raise HyperfluxError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); delete it to start "
-                                 f"the run again") from None
-        if (version := state.get("engine_version")) != ENGINE_VERSION:
-            raise HyperfluxError(f"checkpoint {path} was written by {_written_by(version)}, this is engine version "
-                                 f"{ENGINE_VERSION}; delete {path} to start the run again, or use another --out")
-        if state.get("run_key") != run_key(self.cfg):
-            raise HyperfluxError(f"checkpoint {path} belongs to a different configuration; use another --out or "
-                                 f"delete it")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.opt_w.load_state_dict(state["opt_w"])
-            if self.opt_m: self.opt_m.load_state_dict(state["opt_m"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise HyperfluxError(f"checkpoint {path} does not fit this model: {str(e).splitlines()[0]}") from None
-        if self.scaler and state["scaler"]: self.scaler.load_state_dict(state["scaler"])
-        self.method.load_state_dict(state["method"])
-        self.rows, self.epoch = list(state["rows"]), state["epoch"]
-        _set_rng_state(state["rng"])
-        self.flips.snapshot()
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, amp_dtype=None, world: int = 1) -> float:
