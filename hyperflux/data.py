@@ -21,11 +21,13 @@ from .core import HyperfluxError, check_choice, ensure_torchvision, get_device
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SYNTHETIC_DEFAULTS', 'DATASETS', 'VALIDATION_SEED', 'SUBSET_SEED',
-           'DIGITS_TEST_SIZE', 'DIGITS_SPLIT_SEED', 'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'DatasetSpec',
-           'register_dataset', 'dataset_spec', 'dataset_label', 'available_datasets', 'dataset_info', 'data_root',
+           'DIGITS_TEST_SIZE', 'DIGITS_SPLIT_SEED', 'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'MNIST_FILES',
+           'FASHION_MNIST_FILES', 'IMAGENET_FILES', 'DatasetInfo', 'DatasetSpec', 'register_dataset', 'dataset_spec',
+           'dataset_label', 'available_datasets', 'dataset_info', 'data_root', 'find_files', 'DataFiles',
            'epoch_generator', 'shard_indices', 'shard_size', 'random_crop', 'ImageTransform', 'TensorLoader', 'Data',
            'hold_out', 'subset_indices', 'digits_arrays', 'synthetic_tensors', 'read_idx', 'write_idx',
-           'find_idx_files', 'read_cifar_batch', 'write_cifar_batch', 'FolderLoader', 'imagenet_transforms', 'get_data']
+           'find_idx_files', 'idx_data_files', 'cifar_data_files', 'read_cifar_batch', 'write_cifar_batch',
+           'FolderLoader', 'imagenet_transforms', 'get_data']
 
 # %% ../nbs/03_data.ipynb #94726397
 @dataclass(frozen=True)
@@ -44,11 +46,21 @@ SYNTHETIC_DEFAULTS = dict(shape=(3, 32, 32), num_classes=10, train_size=1024, te
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    "One data set, registered once: what it is, how to load it, what it accepts and what figures call it."
+    "One data set, registered once: what it is, how to load it, what it accepts, its label and where its files are."
     info: DatasetInfo    # classes, input shape, sizes, normalisation
     loader: Callable     # loader(root, batch_size=, device=, seed=, ..., **options) -> Data
     options: tuple = ()  # the per-data-set options `get_data` accepts
     label: str = ""      # its name in figures and tables (default: its name)
+    files: DataFiles | None = None  # where its files may be and how a user provides them (None: it reads none)
+
+    def locate(self, root: str | Path | None = None, download: bool = True):
+        "What its loader reads under the data root `root`, as `files` finds it (see `DataFiles.locate`)."
+        return None if self.files is None else self.files.locate(self.info.name, data_root(root), download)
+
+    def problem(self, root: str | Path | None = None, options: dict | None = None,
+                download: bool = False) -> str | None:
+        "Why it cannot be loaded from the data root `root`, as the preflight says it (None: it can, or reads no files)."
+        return None if self.files is None else self.files.problem(self.info.name, data_root(root), options, download)
 
 DATASETS: dict[str, DatasetSpec] = {}   # name -> spec, in registration order (see `register_dataset`)
 
@@ -83,6 +95,99 @@ def dataset_info(name: str, # a name from `available_datasets()`
 def data_root(root: str | Path | None = None) -> Path:
     "The data folder: `root`, else $HYPERFLUX_DATA, else ./data."
     return Path(root or os.environ.get("HYPERFLUX_DATA") or "data").expanduser()
+
+# %% ../nbs/03_data.ipynb #c599603d
+def _search(candidates: list[Path], finder) -> tuple[object, list[str]]:
+    "The first candidate folder where `finder` succeeds, and a line per folder tried."
+    looked = []
+    for folder in candidates:
+        found, why = finder(folder)
+        if found is not None: return found, looked
+        looked.append(f"{folder} ({why})")
+    return None, looked
+
+def find_files(folder: Path, # a folder that may hold the files
+               names: tuple, # the files it must hold
+              ) -> tuple[Path | None, str]:
+    "A finder: `folder` when it holds every file in `names`, else None and which are missing."
+    if not folder.is_dir(): return None, "no such folder"
+    missing = [f for f in names if not (folder / f).is_file()]
+    return (folder, "") if not missing else (None, "missing " + ", ".join(missing))
+
+def _torchvision_download(cls_name: str, root: Path) -> str:
+    "Download a torchvision data set into `root`; return '' on success, else why it failed."
+    ensure_torchvision()
+    import torchvision
+    try:
+        for train in (True, False): getattr(torchvision.datasets, cls_name)(str(root), train=train, download=True)
+        return ""
+    except Exception as e:  # no network, a proxy, a full disk...: reported to the user below
+        return " ".join(str(e).split())[:300] or type(e).__name__
+
+def _missing_data(name: str, looked: list[str], download_error: str | None, how: str) -> HyperfluxError:
+    "The one error for a data set that is nowhere to be found."
+    dl = ("download was not attempted (download=False)" if download_error is None
+          else f"torchvision's download failed: {download_error}")
+    return HyperfluxError(f"data set {name!r} not found. Looked in: {'; '.join(looked)}. {dl}. To provide it: {how}")
+
+def _unpack(archive: Path) -> None:
+    "Unpack a tar archive into the folder it is in."
+    try:
+        with tarfile.open(archive) as tar: tar.extractall(archive.parent, filter="data")
+    except (tarfile.TarError, OSError) as e:
+        raise HyperfluxError(f"cannot unpack {archive}: {e}; download it again") from None
+
+@dataclass(frozen=True)
+class DataFiles:
+    "Where a data set's files may be, how to recognise them and how a user provides them (see `DatasetSpec.files`)."
+    folders: tuple         # searched in order: relative to the data root, or absolute (a system package's folder)
+    find: Callable         # folder -> (what the loader reads, "") or (None, why this folder does not do)
+    how: str               # how a user provides the files, one clause ("{root}": the data root)
+    torchvision: str = ""  # the torchvision.datasets class that downloads them into the data root ("": none)
+    archives: tuple = ()   # archives (relative to the data root) that the loader unpacks where they are
+    hint: str = ""         # what the loader's error adds at its end ("{root}": the data root)
+
+    def search(self, root: Path, first: bool = False) -> tuple[object, list[str]]:
+        "What `find` gives in the first folder under `root` that has the files (`first`: look in the first only)."
+        folders = [root / f for f in self.folders]
+        return _search(folders[:1] if first else folders, self.find)
+
+    def archive(self, root: Path) -> Path | None:
+        "The first of `archives` that is under `root` (None: none is)."
+        return next((root / a for a in self.archives if (root / a).is_file()), None)
+
+    def advice(self, root: Path) -> str:
+        "How to provide the files, in the loader's words."
+        dl = ", or run once with a network connection so torchvision downloads them" if self.torchvision else ""
+        return (f"{self.how.format(root=root)}{dl}; choose the data folder with --data DIR or HYPERFLUX_DATA "
+                f"(now {root}){self.hint.format(root=root)}")
+
+    def locate(self, name: str, root: Path, download: bool = True):
+        "What the loader reads: found under `root`, else unpacked from an archive, else downloaded; else the error."
+        hit, looked = self.search(root)
+        if hit is None and (archive := self.archive(root)) is not None:
+            _unpack(archive)
+            hit, _ = self.search(root)
+        error = None
+        if hit is None and download and self.torchvision:
+            error = _torchvision_download(self.torchvision, root)
+            hit, _ = self.search(root, first=True)
+        if hit is None: raise _missing_data(name, looked, error, self.advice(root))
+        return hit
+
+    def problem(self, name: str, root: Path, options: dict | None = None, download: bool = False) -> str | None:
+        "Why the loader would not find the files under `root`, in the preflight's words (None: it would)."
+        hit, looked = self.search(root)
+        if hit is not None or self.archive(root) is not None: return None
+        tried = ("torchvision cannot download it" if not self.torchvision
+                 else "not downloaded yet: hyperflux paper tries torchvision's download before any run starts")
+        if self.torchvision and download and (options or {}).get("download", True):
+            error = _torchvision_download(self.torchvision, root)
+            if not error and self.search(root)[0] is not None: return None
+            tried = f"torchvision's download failed: {error}"
+        return (f"data set {name!r} not found. Looked in: {'; '.join(looked)} ({tried}). To provide it: "
+                f"{self.how.format(root=root)}, or choose the data folder with HYPERFLUX_DATA or data_root "
+                f"(now {root})")
 
 # %% ../nbs/03_data.ipynb #67fb65cb
 def epoch_generator(seed: int,      # the run's seed
@@ -367,53 +472,25 @@ def find_idx_files(folder: Path) -> tuple[dict | None, str]:
     return (found, "") if not missing else (None, "missing " + ", ".join(missing))
 
 # %% ../nbs/03_data.ipynb #53c1b646
-_MNIST_LIKE = {
-    "mnist": dict(folders=("MNIST/raw", "mnist", "MNIST"), system=(), tv="MNIST"),
-    "fashion_mnist": dict(folders=("FashionMNIST/raw", "fashion_mnist", "fashion-mnist", "FashionMNIST"),
-                          system=(DEBIAN_FASHION_MNIST,), tv="FashionMNIST"),
-}
+_IDX_NAMES = ", ".join(f + "[.gz]" for f in IDX_FILES)
 
-def _search(candidates: list[Path], finder) -> tuple[object, list[str]]:
-    "The first candidate folder where `finder` succeeds, and a line per folder tried."
-    looked = []
-    for folder in candidates:
-        found, why = finder(folder)
-        if found is not None: return found, looked
-        looked.append(f"{folder} ({why})")
-    return None, looked
+def idx_data_files(home: str,        # the folder under the data root that the advice names
+                   folders: tuple,   # the folders searched, in order (see `DataFiles.folders`)
+                   torchvision: str, # the torchvision.datasets class that downloads them
+                   hint: str = "",   # what the loader's error adds
+                  ) -> DataFiles:
+    "The `DataFiles` of an MNIST-like data set: the four IDX files, raw or gzipped, in one folder."
+    return DataFiles(folders, find_idx_files, f"put the four IDX files ({_IDX_NAMES}) into {{root}}/{home}/",
+                     torchvision, hint=hint)
 
-def _torchvision_download(cls_name: str, root: Path) -> str:
-    "Download a torchvision data set into `root`; return '' on success, else why it failed."
-    ensure_torchvision()
-    import torchvision
-    try:
-        for train in (True, False): getattr(torchvision.datasets, cls_name)(str(root), train=train, download=True)
-        return ""
-    except Exception as e:  # no network, a proxy, a full disk...: reported to the user below
-        return " ".join(str(e).split())[:300] or type(e).__name__
-
-def _missing_data(name: str, looked: list[str], download_error: str | None, how: str) -> HyperfluxError:
-    "The one error for a data set that is nowhere to be found."
-    dl = ("download was not attempted (download=False)" if download_error is None
-          else f"torchvision's download failed: {download_error}")
-    return HyperfluxError(f"data set {name!r} not found. Looked in: {'; '.join(looked)}. {dl}. To provide it: {how}")
+MNIST_FILES = idx_data_files("mnist", ("MNIST/raw", "mnist", "MNIST"), "MNIST")
+FASHION_MNIST_FILES = idx_data_files(
+    "fashion_mnist", ("FashionMNIST/raw", "fashion_mnist", "fashion-mnist", "FashionMNIST", str(DEBIAN_FASHION_MNIST)),
+    "FashionMNIST", hint="; on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist")
 
 def _load_mnist_like(name, root, download=True, **common) -> Data:
     "MNIST or Fashion-MNIST from IDX files, normalised once, kept on the device."
-    spec, root = _MNIST_LIKE[name], data_root(root)
-    candidates = [root / f for f in spec["folders"]] + [Path(p) for p in spec["system"]]
-    files, looked = _search(candidates, find_idx_files)
-    download_error = None
-    if files is None and download:
-        download_error = _torchvision_download(spec["tv"], root)
-        files, _ = _search(candidates[:1], find_idx_files)
-    if files is None:
-        names = ", ".join(f + "[.gz]" for f in IDX_FILES)
-        how = (f"put the four IDX files ({names}) into {root / spec['folders'][1]}/, "
-               f"or run once with a network connection so torchvision downloads them; choose the data folder with "
-               f"--data DIR or HYPERFLUX_DATA (now {root})")
-        if name == "fashion_mnist": how += "; on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist"
-        raise _missing_data(name, looked, download_error, how)
+    files = dataset_spec(name).locate(root, download)
     xtr, ytr, xte, yte = (read_idx(files[f]) for f in IDX_FILES)
     if xtr.ndim != 3 or xte.shape[1:] != xtr.shape[1:] or len(xtr) != len(ytr) or len(xte) != len(yte):
         raise HyperfluxError(f"the IDX files in {files[IDX_FILES[0]].parent} do not fit together: images "
@@ -432,13 +509,14 @@ _CIFAR = {
                      train=["train"], test=["test"], meta="meta", labels="fine_labels", names="fine_label_names"),
 }
 
-def _find_cifar_files(spec):
-    "A finder: the folder when it holds every batch file of `spec`."
-    def finder(folder: Path):
-        if not folder.is_dir(): return None, "no such folder"
-        missing = [f for f in spec["train"] + spec["test"] if not (folder / f).is_file()]
-        return (folder, "") if not missing else (None, "missing " + ", ".join(missing))
-    return finder
+def cifar_data_files(name: str) -> DataFiles:
+    "The `DataFiles` of CIFAR-10 or CIFAR-100: the python batches as the archive unpacks, or that archive."
+    spec = _CIFAR[name]
+    folder, alias, archive, batches = spec["folder"], spec["alias"], spec["archive"], spec["train"] + spec["test"]
+    return DataFiles((folder, f"{alias}/{folder}", alias), partial(find_files, names=tuple(batches)),
+                     f"unpack (or just put) the CIFAR python archive {archive} into {{root}}/", spec["tv"],
+                     archives=(archive, f"{alias}/{archive}"),
+                     hint=f"; unpacked, {{root}}/{folder}/ holds {', '.join(batches)}")
 
 def read_cifar_batch(path: Path, labels_key: str) -> tuple[np.ndarray, np.ndarray]:
     "Images (N, 3, 32, 32) uint8 and labels of one CIFAR python pickle file."
@@ -458,35 +536,9 @@ def write_cifar_batch(path: str | Path, x: np.ndarray, y: np.ndarray, labels_key
     with open(path, "wb") as f:
         pickle.dump({"data": x.reshape(len(x), -1), labels_key: [int(v) for v in y], "batch_label": "hyperflux"}, f)
 
-def _extract_cifar_archive(root: Path, spec) -> None:
-    "Unpack the CIFAR archive found in `root` (if any) into `root`."
-    for archive in (root / spec["archive"], root / spec["alias"] / spec["archive"]):
-        if archive.is_file():
-            try:
-                with tarfile.open(archive) as tar: tar.extractall(archive.parent, filter="data")
-            except (tarfile.TarError, OSError) as e:
-                raise HyperfluxError(f"cannot unpack {archive}: {e}; download it again") from None
-            return
-
 def _load_cifar(name, root, download=True, **common) -> Data:
     "CIFAR-10/100 from the python pickle batches; uint8 on the device, augmented there per batch."
-    spec, root = _CIFAR[name], data_root(root)
-    candidates = [root / spec["folder"], root / spec["alias"] / spec["folder"], root / spec["alias"]]
-    folder, looked = _search(candidates, _find_cifar_files(spec))
-    if folder is None:
-        _extract_cifar_archive(root, spec)
-        folder, _ = _search(candidates, _find_cifar_files(spec))
-    download_error = None
-    if folder is None and download:
-        download_error = _torchvision_download(spec["tv"], root)
-        folder, _ = _search(candidates[:1], _find_cifar_files(spec))
-    if folder is None:
-        files = ", ".join(spec["train"] + spec["test"])
-        how = (f"unpack the 'CIFAR python version' archive ({spec['archive']}) into {root} so that "
-               f"{root / spec['folder']}/ holds {files} (or just put the archive there), or run once with a network "
-               f"connection so torchvision downloads it; choose the data folder with --data DIR or HYPERFLUX_DATA "
-               f"(now {root})")
-        raise _missing_data(name, looked, download_error, how)
+    spec, folder = _CIFAR[name], dataset_spec(name).locate(root, download)
     xtr, ytr = map(np.concatenate, zip(*(read_cifar_batch(folder / f, spec["labels"]) for f in spec["train"])))
     xte, yte = map(np.concatenate, zip(*(read_cifar_batch(folder / f, spec["labels"]) for f in spec["test"])))
     classes = None
@@ -569,6 +621,11 @@ def _find_image_folders(folder: Path):
     if missing: return None, "no " + " or ".join(f"{s}/" for s in missing)
     return folder, ""
 
+IMAGENET_FILES = DataFiles(("imagenet", "ILSVRC2012", "imagenet-1k", "."), _find_image_folders,
+                           "put ImageNet-1k into {root}/imagenet/ as train/<class>/*.JPEG and val/<class>/*.JPEG (it "
+                           "cannot be downloaded automatically)",
+                           hint="; one folder per class, the same class names in train/ and val/")
+
 def _image_folder(path: Path):
     "torchvision's ImageFolder on `path`, with a clear error when it has no class folders or images."
     ensure_torchvision()
@@ -582,14 +639,7 @@ def _image_folder(path: Path):
 def _load_imagenet(root, num_workers=None, image_size=224, *, batch_size, device, seed, rank, world_size, augment,
                    channels_last) -> Data:
     "ImageNet from train/ and val/ class folders through DataLoader workers."
-    root = data_root(root)
-    candidates = [root / "imagenet", root / "ILSVRC2012", root / "imagenet-1k", root]
-    folder, looked = _search(candidates, _find_image_folders)
-    if folder is None:
-        raise _missing_data("imagenet", looked, None,
-            f"put ImageNet-1k into {root / 'imagenet'}/ as train/<class>/*.JPEG and val/<class>/*.JPEG (one folder "
-            f"per class, the same class names in both), and choose the data folder with --data DIR or HYPERFLUX_DATA "
-            f"(now {root}); it cannot be downloaded automatically")
+    folder = dataset_spec("imagenet").locate(root)
     train_set, val_set = _image_folder(folder / "train"), _image_folder(folder / "val")
     if train_set.classes != val_set.classes:
         extra = sorted(set(val_set.classes) ^ set(train_set.classes))[:5]
@@ -608,16 +658,18 @@ _SYNTHETIC_INFO = DatasetInfo("synthetic", SYNTHETIC_DEFAULTS["num_classes"], SY
 for _spec in (
     DatasetSpec(DatasetInfo("digits", 10, (1, 8, 8), 1437, 360), _load_digits, _SPLIT_OPTIONS, "digits (8×8)"),
     DatasetSpec(DatasetInfo("mnist", 10, (1, 28, 28), 60000, 10000, (0.1307,), (0.3081,)),
-                partial(_load_mnist_like, "mnist"), ("download", *_SPLIT_OPTIONS), "MNIST"),
+                partial(_load_mnist_like, "mnist"), ("download", *_SPLIT_OPTIONS), "MNIST", MNIST_FILES),
     DatasetSpec(DatasetInfo("fashion_mnist", 10, (1, 28, 28), 60000, 10000, (0.2860,), (0.3530,)),
-                partial(_load_mnist_like, "fashion_mnist"), ("download", *_SPLIT_OPTIONS), "Fashion-MNIST"),
+                partial(_load_mnist_like, "fashion_mnist"), ("download", *_SPLIT_OPTIONS), "Fashion-MNIST",
+                FASHION_MNIST_FILES),
     DatasetSpec(DatasetInfo("cifar10", 10, (3, 32, 32), 50000, 10000, (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)),
-                partial(_load_cifar, "cifar10"), ("download", *_SPLIT_OPTIONS), "CIFAR-10"),
+                partial(_load_cifar, "cifar10"), ("download", *_SPLIT_OPTIONS), "CIFAR-10",
+                cifar_data_files("cifar10")),
     DatasetSpec(DatasetInfo("cifar100", 100, (3, 32, 32), 50000, 10000, (0.5071, 0.4867, 0.4408),
                             (0.2675, 0.2565, 0.2761)), partial(_load_cifar, "cifar100"), ("download", *_SPLIT_OPTIONS),
-                "CIFAR-100"),
+                "CIFAR-100", cifar_data_files("cifar100")),
     DatasetSpec(DatasetInfo("imagenet", 1000, (3, 224, 224), 1281167, 50000, IMAGENET_MEAN, IMAGENET_STD),
-                _load_imagenet, ("num_workers", "image_size"), "ImageNet"),
+                _load_imagenet, ("num_workers", "image_size"), "ImageNet", IMAGENET_FILES),
     DatasetSpec(_SYNTHETIC_INFO, _load_synthetic,
                 ("shape", "num_classes", "train_size", "test_size", "data_seed", *_SPLIT_OPTIONS), "synthetic"),
 ): register_dataset(_spec)

@@ -271,53 +271,15 @@ def format_summary(results: list[RunResult], seconds: float | None = None) -> st
     return "\n".join(lines)
 
 # %% ../nbs/09a_executor.ipynb #70b6553c
-def _data_finders(dataset: str, root: Path):
-    "The folders the loader of `dataset` searches, its finder and how to provide the files (None: nothing to check)."
-    from hyperflux import data as D
-    if dataset in D._MNIST_LIKE:
-        spec = D._MNIST_LIKE[dataset]
-        folders = [root / f for f in spec["folders"]] + [Path(p) for p in spec["system"]]
-        how = (f"put the four IDX files ({', '.join(f + '[.gz]' for f in D.IDX_FILES)}) into "
-               f"{root / spec['folders'][1]}/")
-        return folders, D.find_idx_files, how, spec["tv"]
-    if dataset in D._CIFAR:
-        spec = D._CIFAR[dataset]
-        folders = [root / spec["folder"], root / spec["alias"] / spec["folder"], root / spec["alias"]]
-        archive = [root / spec["archive"], root / spec["alias"] / spec["archive"]]
-        finder = D._find_cifar_files(spec)
-        def find(folder):
-            if any(a.is_file() for a in archive): return archive, ""   # the loader unpacks it
-            return finder(folder)
-        how = f"unpack (or just put) the CIFAR python archive {spec['archive']} into {root}/"
-        return folders, find, how, spec["tv"]
-    if dataset == "imagenet":
-        folders = [root / "imagenet", root / "ILSVRC2012", root / "imagenet-1k", root]
-        how = (f"put ImageNet-1k into {root / 'imagenet'}/ as train/<class>/*.JPEG and val/<class>/*.JPEG (it "
-               f"cannot be downloaded automatically)")
-        return folders, D._find_image_folders, how, None
-    return None
-
 def data_problem(dataset: str,            # the run's data set
                  root: str | None = None, # its data_root setting (None: $HYPERFLUX_DATA, else ./data)
                  options: dict | None = None, # its data_options
                  download: bool = False,  # try torchvision's download when the files are missing (as the loader does)
                 ) -> str | None:
-    "Why data set `dataset` cannot be loaded, from where its loader looks (None: its files are there)."
-    from hyperflux import data as D
-    root = D.data_root(root)
-    found = _data_finders(dataset, root)
-    if found is None: return None
-    folders, finder, how, tv = found
-    hit, looked = D._search(folders, finder)
-    if hit is not None: return None
-    tried = ("torchvision cannot download it" if tv is None
-             else "not downloaded yet: hyperflux paper tries torchvision's download before any run starts")
-    if tv is not None and download and (options or {}).get("download", True):
-        error = D._torchvision_download(tv, root)
-        if not error and D._search(folders, finder)[0] is not None: return None
-        tried = f"torchvision's download failed: {error}"
-    return (f"data set {dataset!r} not found. Looked in: {'; '.join(looked)} ({tried}). To provide it: {how}, or "
-            f"choose the data folder with HYPERFLUX_DATA or data_root (now {root})")
+    "Why data set `dataset` cannot be loaded, as its `DatasetSpec` says (None: its files are there, or it reads none)."
+    from hyperflux.data import DATASETS
+    spec = DATASETS.get(dataset)
+    return None if spec is None else spec.problem(root, options, download)
 
 # %% ../nbs/09a_executor.ipynb #a8b1c3a1
 def run_problems(spec: RunSpec,             # the run
