@@ -8,17 +8,18 @@ Docs: https://hyperflux.github.io/hyperflux/cli.html.md"""
 from __future__ import annotations
 import argparse, json, platform, sys, types
 from pathlib import Path
-from typing import Union, get_args, get_origin
+from typing import Union, get_args, get_origin, get_type_hints
 
 import torch
 
 import hyperflux
-from .config import TrainConfig, coerce_settings, config_fields, field_types, flag_of
+from .config import (TrainConfig, coerce_settings, config_fields, field_types, flag_of, method_flag,
+                              method_settings_fields)
 from .core import HyperfluxError, get_device
 
 # %% auto #0
-__all__ = ['command_modules', 'add_commands', 'doctor', 'build_parser', 'main', 'add_train_arguments', 'add_train_command',
-           'config_from_args', 'train_command']
+__all__ = ['command_modules', 'add_commands', 'doctor', 'build_parser', 'main', 'add_train_arguments', 'add_method_arguments',
+           'add_train_command', 'config_from_args', 'train_command']
 
 # %% ../nbs/12_cli.ipynb #48a50cd2
 def command_modules() -> tuple[types.ModuleType, ...]:
@@ -59,8 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     for module in command_modules(): module.add_commands(sub)
     return p
 
+def _load_given_plugins(argv: list[str] | None) -> None:
+    "Import the plugins named by --plugin before the parser is built, so that their methods and settings are in it."
+    from hyperflux.plugins import load_plugins
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    load_plugins(pre.parse_known_args(sys.argv[1:] if argv is None else argv)[0].plugin)
+
 def main(argv: list[str] | None = None) -> int:
     "Run the `hyperflux` command; return its exit status."
+    try: _load_given_plugins(argv)
+    except HyperfluxError as e:
+        print(f"hyperflux: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
@@ -113,6 +125,34 @@ def add_train_arguments(p: argparse.ArgumentParser):
         if f.metadata.get("metavar"): kind["metavar"] = f.metadata["metavar"]
         p.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS, help=text.replace("%", "%%"), **kind)
 
+_OWN = "method setting:"   # argparse dest prefix of a method's own setting: "method setting:<method>:<name>"
+
+def add_method_arguments(p: argparse.ArgumentParser):
+    "One flag per own setting of each method that has some, under a heading of that method."
+    from hyperflux.methods import available_methods, method_info
+    for method in available_methods():
+        if not (fields := method_settings_fields(method)): continue
+        hints = get_type_hints(method_info(method).settings)
+        group = p.add_argument_group(f"settings of method {method} (with --method {method})")
+        for name, f in fields.items():
+            kind = _flag_kind(hints[name])
+            if f.metadata.get("metavar"): kind["metavar"] = f.metadata["metavar"]
+            text = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
+            group.add_argument(method_flag(method, name), dest=f"{_OWN}{method}:{name}", default=argparse.SUPPRESS,
+                               help=text, **kind)
+
+def _method_options_of(args, method: str) -> dict:
+    "The own settings of `method` given as flags; a flag of another method is an error."
+    options = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith(_OWN): continue
+        owner, name = dest[len(_OWN):].split(":", 1)
+        if owner != method:
+            raise HyperfluxError(f"{method_flag(owner, name)} is a setting of method {owner}, not of {method}; add "
+                                 f"--method {owner} or leave the flag out")
+        options[name] = value
+    return options
+
 def add_train_command(sub):
     "Add `hyperflux train`."
     choices = _choices()
@@ -122,12 +162,18 @@ def add_train_command(sub):
                                    f"Data sets: {', '.join(choices['dataset'])}.")
     p.add_argument("--out", type=Path, default=None,
                    help="run folder (default: runs/<method>-<arch>-<dataset>-s<sparsity>-seed<seed>)")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                   help="a plugin to import first (a module, .py file or notebook, as in paper.yaml's plugins:): its "
+                        "methods, saliencies and their settings join this command; repeat for several")
     add_train_arguments(p)
+    add_method_arguments(p)
     p.set_defaults(func=train_command)
 
 def config_from_args(args) -> TrainConfig:
     "The TrainConfig of `hyperflux train`: the recipe of the arch and data set, then every flag the user gave."
     given = {k: v for k, v in vars(args).items() if k in config_fields()}
+    if own := _method_options_of(args, given.get("method", TrainConfig.method)):
+        given["method_options"] = {**(given.get("method_options") or {}), **own}
     return coerce_settings(given, None, flags=True)
 
 def train_command(args) -> int:

@@ -16,8 +16,9 @@ from .methods import available_methods, method_info
 
 # %% auto #0
 __all__ = ['LENETS', 'LARGE_ARCHS', 'RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types',
-           'flag_of', 'changes_results', 'coerce_value', 'check_settings', 'Rule', 'recipe_settings', 'recipe',
-           'coerce_settings', 'results_settings', 'run_key']
+           'flag_of', 'changes_results', 'coerce_value', 'check_settings', 'method_settings_fields',
+           'method_settings_owners', 'method_flag', 'coerce_method_options', 'method_settings', 'Rule',
+           'recipe_settings', 'recipe', 'coerce_settings', 'results_settings', 'run_key']
 
 # %% ../nbs/05_config.ipynb #ee47d67d
 def setting(default: Any,           # the field's default value
@@ -52,6 +53,9 @@ class TrainConfig:
                                         '{"shape": [1, 28, 28], "train_size": 60000}')
     model_options: dict | None = setting(None, "extra options of the model as JSON, e.g. "
                                          '{"pretrained": "deit_small.pth", "drop_path_rate": 0.1}')
+    method_options: dict | None = setting(None, "the method's own settings as JSON (a method registered with "
+                                          "settings=); each also has its own flag under the method's heading below",
+                                          metavar="JSON")
     # weights: SGD momentum 0.9, wd 5e-4, cosine lr -> lr_end over the pruning stage (A.7, A.9)
     optimizer: str = setting("sgd", "weight optimiser: sgd or adam (LeNet convergence runs use adam)")
     lr: float = setting(0.1, "weight learning rate at the start of the pruning stage")
@@ -201,7 +205,10 @@ def coerce_value(name: str,                 # a TrainConfig field
         close = difflib.get_close_matches(name, list(hints), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise HyperfluxError(f"{source or 'settings'}: unknown setting {name!r}{hint} (known: {', '.join(hints)})")
-    hint, where = hints[name], _label(name, source, flags)
+    return _coerce_to(hints[name], value, _label(name, source, flags))
+
+def _coerce_to(hint, value, where: str):
+    "`value` as type `hint`; None only where the hint is optional."
     if get_origin(hint) in (Union, types.UnionType):
         inner = [a for a in get_args(hint) if a is not type(None)]
         if value is None: return None
@@ -229,7 +236,7 @@ def check_settings(cfg: TrainConfig,          # the settings to check
                    source: str | None = None, # where they came from, for errors
                    flags: bool = False,       # name fields by their command-line flags
                   ) -> TrainConfig:
-    "Raise a HyperfluxError for settings that cannot work (ranges and names), worded for `source`; return `cfg`."
+    "Raise a HyperfluxError for settings that cannot work (ranges, names, the method's own); return `cfg`."
     from hyperflux.data import available_datasets
     from hyperflux.models import available_archs
     for name, ok, rule in _RANGES:
@@ -241,7 +248,65 @@ def check_settings(cfg: TrainConfig,          # the settings to check
     for name, allowed in choices.items():
         try: check_choice(getattr(cfg, name), allowed, whats[name])
         except HyperfluxError as e: raise HyperfluxError(f"{source}: {e}" if source else str(e)) from None
+    cfg.method_options = coerce_method_options(cfg.method, cfg.method_options, source, flags)
     return cfg
+
+# %% ../nbs/05_config.ipynb #afccae17
+def method_settings_fields(method: str) -> dict[str, dataclasses.Field]:
+    "The fields of `method`'s own settings by name ({} for a method registered without settings)."
+    cls = method_info(method).settings
+    return {f.name: f for f in dataclasses.fields(cls)} if cls else {}
+
+def method_settings_owners(name: str) -> list[str]:
+    "The registered methods that have an own setting called `name`."
+    return [m for m in available_methods() if name in method_settings_fields(m)]
+
+def method_flag(method: str, name: str) -> str:
+    "The command-line flag of `method`'s setting `name`: --<method>-<name>, so two methods never clash."
+    return f"--{method}-{name}".replace("_", "-")
+
+def coerce_method_options(method: str,                   # the run's method
+                          options: dict | None,          # its own settings as given
+                          source: str | None = "settings", # where they came from, for errors
+                          flags: bool = False,           # name settings by their command-line flags in errors
+                         ) -> dict | None:
+    "`options` as `method`'s own settings: coerced, unknown names refused, defaults dropped (None: all defaults)."
+    if not options: return None
+    if not isinstance(options, dict):
+        raise HyperfluxError(f"{_label('method_options', source, flags)} must be a mapping of {method}'s own "
+                             f"settings, got {options!r}")
+    fields = method_settings_fields(method)
+    hints = get_type_hints(method_info(method).settings) if fields else {}
+    out = {}
+    for name, value in options.items():
+        if name not in fields:
+            known = f"its settings: {', '.join(fields)}" if fields else "it has no settings of its own"
+            others = [m for m in method_settings_owners(name) if m != method]
+            elsewhere = f"; {name!r} is a setting of method {', '.join(others)}" if others else ""
+            raise HyperfluxError(f"{source or 'settings'}: method {method!r} has no setting {name!r} "
+                                 f"({known}){elsewhere}")
+        label = method_flag(method, name) if flags else f"{method}'s {name}"
+        value = _coerce_to(hints[name], value, f"{source}: {label}" if source else label)
+        if value != fields[name].default: out[name] = value   # a default adds nothing to the run key
+    return out or None
+
+def method_settings(cfg: TrainConfig):
+    "An instance of `cfg.method`'s settings dataclass filled from `cfg.method_options` (None if it has none)."
+    cls = method_info(cfg.method).settings
+    return None if cls is None else cls(**(coerce_method_options(cfg.method, cfg.method_options) or {}))
+
+def _method_options_from_flat(settings: dict, source: str | None = "settings") -> dict:
+    "`settings` with the flat entries that name the method's own settings moved into `method_options`."
+    method = settings.get("method", TrainConfig.method)
+    own = method_settings_fields(method) if method in available_methods() else {}
+    for k in settings:
+        if k not in config_fields() and k not in own and (owners := method_settings_owners(k)):
+            raise HyperfluxError(f"{source or 'settings'}: {k!r} is a setting of method {', '.join(owners)}, not of "
+                                 f"{method!r}")
+    flat = {k: v for k, v in settings.items() if k in own and k not in config_fields()}
+    if not flat: return settings
+    rest = {k: v for k, v in settings.items() if k not in flat}
+    return {**rest, "method_options": {**(rest.get("method_options") or {}), **flat}}
 
 # %% ../nbs/05_config.ipynb #c54c04f0
 LENETS = ("lenet300", "lenet5")
@@ -288,12 +353,12 @@ def recipe(arch: str, dataset: str, **overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 # %% ../nbs/05_config.ipynb #7280b934
-def coerce_settings(settings: dict,                  # TrainConfig fields of one run (arch, dataset: recipe's defaults)
+def coerce_settings(settings: dict,                  # fields of one run (arch, dataset: recipe's; + the method's own)
                     source: str | None = "settings", # where they came from, e.g. "paper.yaml, profile cpu, run 3"
                     flags: bool = False,             # name fields by their command-line flags in errors
                    ) -> TrainConfig:
     "The validated TrainConfig of `settings`: each value coerced to its type, over the recipe of its arch and data."
-    given = {k: coerce_value(k, v, source, flags) for k, v in settings.items()}
+    given = {k: coerce_value(k, v, source, flags) for k, v in _method_options_from_flat(settings, source).items()}
     arch, dataset = given.pop("arch", TrainConfig.arch), given.pop("dataset", TrainConfig.dataset)
     return recipe(arch, dataset, **given).validate(source, flags)
 

@@ -7,14 +7,14 @@ Docs: https://hyperflux.github.io/hyperflux/methods.html.md"""
 
 # %% ../nbs/05b_methods.ipynb #670ab681
 from __future__ import annotations
-import math
+import dataclasses, math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .core import Registry
+from .core import HyperfluxError, Registry
 
 # %% auto #0
 __all__ = ['METHODS', 'MethodInfo', 'register_method', 'available_methods', 'method_info', 'MethodContext', 'Method', 'cosine',
@@ -31,6 +31,7 @@ class MethodInfo:
     law_family: str | None = None      # its family of the Neural Pruning Law (None: its label)
     law_reference: tuple[str, ...] = () # the authors' files of that family (hyperflux/reference)
     version: int = 1                   # bump when this method's own numbers change: it renames only its runs
+    settings: type | None = None       # its own settings: a dataclass of config.setting() fields (None: none)
 
 METHODS = Registry("method")
 
@@ -40,11 +41,16 @@ def register_method(name: str,                    # the method's name for `train
                     law_family: str | None = None, # its family of the Neural Pruning Law
                     law_reference: tuple = (),    # the authors' files of that family
                     version: int = 1,             # this method's results version (part of its runs' keys when > 1)
+                    settings: type | None = None, # a dataclass of its own settings (fields made with config.setting)
                    ):
     "Class decorator: make a Method available to `train` and the CLI under `name`, with its report record."
     def deco(cls):
         cls.name = name
-        METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version))
+        if settings is not None and not dataclasses.is_dataclass(settings):
+            raise HyperfluxError(f"method {name!r}: settings= takes a dataclass of config.setting() fields, got "
+                                 f"{settings!r}")
+        METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version,
+                                     settings))
         return cls
     return deco
 
@@ -84,6 +90,12 @@ class Method:
     learns_masks = False              # does the mask optimiser step?
 
     def __init__(self, cfg): self.cfg = cfg
+
+    @property
+    def settings(self):
+        "This method's own settings (its registered dataclass, from `cfg.method_options`); None if it has none."
+        from hyperflux.config import method_settings   # config imports this module
+        return method_settings(self.cfg)
     def setup(self, ctx: MethodContext): pass                # after model, data and optimisers exist; may set masks
     def stage(self, epoch: int) -> str: return "train"
     def lrs(self, epoch: int) -> tuple[float, float]:

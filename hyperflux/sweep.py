@@ -19,7 +19,8 @@ import yaml
 import hyperflux
 from .core import HyperfluxError, check_choice
 from .runfolder import RUN_NOTEBOOK
-from .config import TrainConfig, coerce_settings, coerce_value, run_key
+from .config import TrainConfig, coerce_settings, coerce_value, method_settings_fields, run_key
+from .methods import available_methods
 from .inits import TORCHVISION_PREFIX, run_init
 from .plugins import load_plugins, plugin_path
 
@@ -165,7 +166,8 @@ def _entry_studies(entry: dict, where: str) -> tuple:
 def _entry_grid(entry: dict, where: str) -> dict:
     "The entry's `grid:` (popped from it): each key a setting, each value a non-empty list, none also set directly."
     grid = _mapping(entry.pop("grid", None), where, "grid")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    own = {name for m in available_methods() for name in method_settings_fields(m)}   # checked per method later
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | own
     for k in list(entry) + list(grid):
         if k not in known: raise _unknown_key_error(k, known | set(ENTRY_KEYS), where, "key")
     if both := sorted(set(grid) & set(entry)): raise HyperfluxError(f"{where}: {both} set both directly and in grid:")
