@@ -9,11 +9,11 @@ Docs: https://hyperflux.github.io/hyperflux/cluster.html.md"""
 # %% ../nbs/09c_cluster.ipynb #f5664d7c
 from __future__ import annotations
 import contextlib, dataclasses, io, json, math, os, shutil, subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 
-from .core import HyperfluxError, atomic_write_json, check_choice
-from .runfolder import FINAL, JOB, SWEEP, read_json
+from .core import HyperfluxError, check_choice
+from .runfolder import FINAL, JOB, read_json, record_job, record_sweep
+from .runfolder import utc_now as _now
 from .runlock import describe_owner, is_locked, lock_owner
 from .sweep import DEFAULT_NOTEBOOK, RunSpec, profile_runs, profile_settings
 
@@ -22,20 +22,16 @@ except ImportError:   # submitit is only needed to submit; without it the class 
     class Checkpointable: pass
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'SLURM_OPTIONS', 'REPORT_OPTIONS', 'RESOURCE_TYPES', 'GPU_RESOURCES', 'CPU_RESOURCES',
-           'DEFAULT_RESOURCES', 'CPU_ARCHS', 'IMAGENET_SCALE', 'CIFAR_SECONDS', 'EPOCH_SECONDS', 'TRAIN_IMAGES',
-           'MIN_USEFUL_TIME_MIN', 'MAX_REQUEUES', 'SLURM_ALIVE', 'NEVER_STARTS', 'SBATCH_HINTS', 'FIT_FLAGS',
-           'check_executor', 'require_submitit', 'run_device', 'default_resources', 'check_resources', 'run_resources',
-           'override_resources', 'is_distributed', 'signal_delay', 'slurm_parameters', 'short_time_note', 'record_job',
+__all__ = ['SLURM_OPTIONS', 'REPORT_OPTIONS', 'RESOURCE_TYPES', 'GPU_RESOURCES', 'CPU_RESOURCES', 'DEFAULT_RESOURCES',
+           'CPU_ARCHS', 'IMAGENET_SCALE', 'CIFAR_SECONDS', 'EPOCH_SECONDS', 'TRAIN_IMAGES', 'MIN_USEFUL_TIME_MIN',
+           'MAX_REQUEUES', 'SLURM_ALIVE', 'NEVER_STARTS', 'SBATCH_HINTS', 'FIT_FLAGS', 'check_executor',
+           'require_submitit', 'run_device', 'default_resources', 'check_resources', 'run_resources',
+           'override_resources', 'is_distributed', 'signal_delay', 'slurm_parameters', 'short_time_note',
            'run_dependencies', 'run_waves', 'TrainJob', 'ArraySubmission', 'slurm_command', 'slurm_jobs', 'queued_jobs',
            'cancel_jobs', 'plan_submissions', 'stuck_jobs', 'sbatch_error', 'sbatch_errors', 'submit_plan',
            'partition_limits', 'fit_problems', 'epoch_fraction', 'profile_cost', 'hours_on', 'cost_table']
 
 # %% ../nbs/09c_cluster.ipynb #14683b78
-EXECUTORS = {   # executor -> what it does
-    "local": "runs on this machine, N at once (papermill kernels, one GPU each)",
-    "slurm": "submits every unfinished run to Slurm through submitit, as job arrays; the report runs when all are done",
-}
 SLURM_OPTIONS = {   # `hyperflux paper` flag -> (resource it overrides, or None for a Slurm-only setting; help)
     "slurm_partition": ("partition", "Slurm partition of every job"),
     "slurm_time": ("time_min", "time limit of every run's job in minutes (a run that needs longer is requeued and "
@@ -59,8 +55,10 @@ REPORT_OPTIONS = {   # `hyperflux paper` flag -> (resource of the report job it 
 def check_executor(name: str,               # the executor asked for
                    options: dict | None = None,  # the Slurm options given (flag -> value; None values: not given)
                   ) -> str:
-    "The executor, checked: known, its options fit it, and submitit is installed for slurm."
-    check_choice(name, EXECUTORS, "executor")
+    "The executor, checked: registered (executor.EXECUTORS), its options fit it, and submitit is installed for slurm."
+    import hyperflux.paper   # noqa: F401 -- registers the local and slurm executors
+    from hyperflux.executor import EXECUTORS
+    check_choice(name, EXECUTORS.entries, "executor")
     given = sorted(k for k, v in (options or {}).items() if v is not None)
     if name != "slurm" and given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -200,18 +198,6 @@ def short_time_note(time_min: int) -> str | None:
             f"again, so a run that outlives one limit makes little progress per slice; give at least "
             f"{MIN_USEFUL_TIME_MIN} min (--slurm-time, or time_min in resources:)")
 
-# %% ../nbs/09c_cluster.ipynb #1e817abe
-def _now() -> str: return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-def record_job(folder: str | Path, **fields) -> dict:
-    "Merge `fields` (and the time) into the run folder's job.json; return it."
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    job = {**(read_json(folder / JOB) or {}), **fields, "updated": _now()}
-    atomic_write_json(folder / JOB, job)
-    return job
-
-
 # %% ../nbs/09c_cluster.ipynb #b8e4c038
 def run_dependencies(specs: list[RunSpec], runs_dir: str | Path) -> dict[str, list[str]]:
     "Run folder name -> the unfinished runs it waits for, for every unfinished run of `specs`."
@@ -272,8 +258,7 @@ class TrainJob(Checkpointable):
         folder = Path(self.folder)
         if rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(folder / SWEEP, {**self.spec.identity(), "key": self.spec.key,
-                                               "studies": list(self.spec.studies)})
+            record_sweep(folder, self.spec)
             if job_id: record_job(folder, state="running", started=_now())
         _slurm_threads()
         try:
@@ -285,15 +270,11 @@ class TrainJob(Checkpointable):
             raise
 
     def _train(self, tasks: int) -> dict:
-        if self.spec.notebook == DEFAULT_NOTEBOOK:
-            from hyperflux.config import TrainConfig
-            from hyperflux.engine import train
-            return train(TrainConfig.from_dict(self.spec.config), self.folder, wait=self.lock_wait)
-        if tasks > 1: raise HyperfluxError(f"{self.spec.notebook}: only the default notebook trains with DDP")
-        from hyperflux.executor import execute_run
-        result = execute_run(self.spec, self.folder, self.notebooks)
-        if result.status != "done": raise HyperfluxError(result.error)
-        return read_json(Path(self.folder) / FINAL)
+        "The one door into the engine (`executor.run_one`); sweep.json is rank 0's, written above."
+        if tasks > 1 and self.spec.notebook != DEFAULT_NOTEBOOK:
+            raise HyperfluxError(f"{self.spec.notebook}: only the default notebook trains with DDP")
+        from hyperflux.executor import run_one
+        return run_one(self.spec, self.folder, self.notebooks, wait=self.lock_wait, record=False)
 
     def checkpoint(self, *args, **kwargs):
         "On time-out or preemption: the same job again (the engine resumes from the run's checkpoint.pt)."

@@ -11,20 +11,22 @@ Docs: https://hyperflux.github.io/hyperflux/executor.html.md"""
 from __future__ import annotations
 import contextlib, os, queue, threading, time
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
-from .core import HyperfluxError, atomic_write_json
+from .core import HyperfluxError, Registry
 from .inits import init_problem
 from .plugins import load_plugin
-from .runfolder import CHECKPOINT, FINAL, JOB, MODEL, SWEEP, read_json
+from .runfolder import CHECKPOINT, FINAL, JOB, MODEL, SWEEP, read_json, record_sweep
 from .runlock import describe_owner, is_locked, lock_owner
-from .sweep import RunSpec, experiments_dir
+from .sweep import DEFAULT_NOTEBOOK, RunSpec, experiments_dir
 
 # %% auto #0
-__all__ = ['STATUSES', 'KERNEL_ARGS', 'PRELOAD', 'STATE_WORDS', 'SLURM_STATE_WORDS', 'RunResult', 'run_status', 'failure',
-           'status_counts', 'execute_run', 'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep',
-           'format_summary', 'data_problem', 'run_problems', 'preflight', 'preflight_report', 'check_preflight',
-           'RunState', 'folder_state', 'run_state', 'run_states', 'format_states']
+__all__ = ['STATUSES', 'KERNEL_ARGS', 'EXECUTORS', 'PRELOAD', 'STATE_WORDS', 'SLURM_STATE_WORDS', 'RunResult', 'run_status',
+           'failure', 'status_counts', 'execute_run', 'run_one', 'ExecutorInfo', 'register_executor', 'run_here',
+           'start_kernel', 'cpu_threads', 'job_env', 'skipped_result', 'run_sweep', 'format_summary', 'data_problem',
+           'run_problems', 'preflight', 'preflight_report', 'check_preflight', 'RunState', 'folder_state', 'run_state',
+           'run_states', 'format_states']
 
 # %% ../nbs/09a_executor.ipynb #3c059e16
 STATUSES = ("done", "skipped", "failed", "missing")   # what happened to a run in this sweep
@@ -63,9 +65,7 @@ KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # no start-up chatter from ever
 
 def _record_failure(folder: Path, spec: RunSpec, error: str):
     "Note the failure in the run folder's sweep.json (for `hyperflux paper --list`)."
-    with contextlib.suppress(OSError):
-        atomic_write_json(folder / SWEEP, {**spec.identity(), "key": spec.key, "studies": list(spec.studies),
-                                           "error": error})
+    with contextlib.suppress(OSError): record_sweep(folder, spec, error)
 
 def execute_run(spec: RunSpec,                          # the run
                 folder: str | Path,                     # its run folder
@@ -79,8 +79,7 @@ def execute_run(spec: RunSpec,                          # the run
     src = Path(notebooks or experiments_dir()) / spec.notebook
     result = RunResult(spec, folder, "failed", notebook=folder / spec.notebook)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / SWEEP, {**spec.identity(), "key": spec.key, "studies": list(spec.studies)})
+        record_sweep(folder, spec)
         env = {k: str(v) for k, v in (env or {}).items()}
         parameters = dict(config=spec.config, out_dir=str(folder.resolve()), env=env)
         if spec.plugins: parameters["plugins"] = list(spec.plugins)
@@ -96,6 +95,56 @@ def execute_run(spec: RunSpec,                          # the run
             with contextlib.suppress(Exception): km.shutdown_kernel(now=True)
     result.seconds = time.time() - start
     return result
+
+# %% ../nbs/09a_executor.ipynb #4d7fec36
+def run_one(spec: RunSpec,                       # the run
+            folder: str | Path,                  # its run folder
+            notebooks: str | Path | None = None, # experiment notebooks (default nbs/experiments), for other notebooks
+            wait: float = 600.0,                 # seconds to wait for a busy folder (a job being replaced)
+            record: bool = True,                 # write sweep.json (False: the caller did, e.g. rank 0 of a job)
+           ) -> dict:
+    "Train one run into `folder` in this process: the default experiment through engine.train, others through papermill."
+    if record: record_sweep(folder, spec)
+    if spec.notebook == DEFAULT_NOTEBOOK:
+        from hyperflux.config import TrainConfig
+        from hyperflux.engine import train
+        from hyperflux.plugins import load_plugins
+        load_plugins(list(spec.plugins))
+        return train(TrainConfig.from_dict(spec.config), folder, wait=wait)
+    result = execute_run(spec, folder, notebooks)
+    if result.status != "done": raise HyperfluxError(result.error)
+    return read_json(Path(folder) / FINAL)
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    "A registered executor: trains the runs here (`run`), or hands them to a scheduler (`submit`)."
+    name: str                       # --executor NAME
+    help: str                       # one line for `hyperflux paper --help`
+    run: Callable | None = None     # (specs, paths, jobs, progress, say) -> [RunResult]; then paper draws the report
+    submit: Callable | None = None  # (profile, paths, options, report, out, command) -> exit status
+
+EXECUTORS = Registry("executor")
+
+def register_executor(name: str, help: str, run: Callable | None = None, submit: Callable | None = None) -> ExecutorInfo:
+    "Make an executor available to `hyperflux paper --executor NAME`; exactly one of `run` and `submit`."
+    if (run is None) == (submit is None):
+        raise HyperfluxError(f"executor {name!r}: give exactly one of run= (train here) and submit= (hand off)")
+    return EXECUTORS.add(name, ExecutorInfo(name, help, run, submit))
+
+def run_here(specs: list[RunSpec], paths, jobs: int, progress: bool, say) -> list[RunResult]:
+    "An executor's `run` that trains every unfinished run here through `run_one`, one after another, in profile order."
+    results = []
+    for spec in specs:
+        result = skipped_result(spec, paths.runs_dir)
+        if result.status != "skipped":
+            start = time.time()
+            try: run_one(spec, result.folder, paths.notebooks); result.status = "done"
+            except Exception as e: result.status, result.error = "failed", _first_line(f"{type(e).__name__}: {e}")
+            result.seconds = time.time() - start
+            if result.error: _record_failure(result.folder, spec, result.error)
+        results.append(result)
+        say(f"run {spec.folder_name}: {result.status}")
+    return results
 
 # %% ../nbs/09a_executor.ipynb #3f757c4a
 PRELOAD = ("hyperflux.engine", "hyperflux.sweep", "hyperflux.data", "hyperflux.models", "pandas", "sklearn.datasets",

@@ -18,7 +18,8 @@ from .config import ENGINE_VERSION
 from .core import HyperfluxError, atomic_write, atomic_write_json
 from .runfolder import FINAL, JOB, PARAMS, read_json
 from .executor import (RunResult, _duration, check_preflight, format_states, format_summary, preflight,
-                                preflight_report, run_states, run_status, run_sweep, skipped_result, status_counts)
+                                preflight_report, register_executor, run_states, run_status, run_sweep,
+                                skipped_result, status_counts)
 from .sweep import (STUDIES_FOLDER, RunSpec, default_figures_dir, default_runs_dir, default_sweep_file,
                              experiments_dir, figures_root, load_profile, profile_settings, project_root,
                              published_profiles, read_sweep)
@@ -177,7 +178,7 @@ def _printer(out):
     return lambda msg: print(msg, file=out or sys.stdout, flush=True)
 
 def run_profile(profile: str, paths: PaperPaths, jobs: int = 1, run: bool = True, progress: bool = True,
-                out=None) -> tuple[list[RunResult], float]:
+                out=None, runner=None) -> tuple[list[RunResult], float]:
     "Execute the unfinished runs of `profile` (or, with run=False, only look); return the results and the seconds."
     say = _printer(out)
     specs = load_profile(profile, paths.sweep_file)
@@ -191,7 +192,7 @@ def run_profile(profile: str, paths: PaperPaths, jobs: int = 1, run: bool = True
     if found := foreign_runs(paths.runs_dir, specs): say("paper: " + describe_foreign_runs(found))
     if run: check_preflight(specs, paths.runs_dir)   # data, init files, dependencies, plugins: before any kernel
     start = time.time()
-    if run: results = _run_local(specs, paths, jobs, progress, say)
+    if run: results = (runner or _run_local)(specs, paths, jobs, progress, say)   # an executor's run
     else: results = [skipped_result(s, paths.runs_dir) for s in specs]
     seconds = time.time() - start
     say("paper: " + format_summary(results, seconds))
@@ -206,7 +207,7 @@ def _elsewhere(result: RunResult) -> str | None:
 
 def _run_local(specs: list[RunSpec], paths: PaperPaths, jobs: int, progress: bool, say) -> list[RunResult]:
     "run_sweep on the runs no other process owns; those are left alone (status missing), failures recorded."
-    from hyperflux.cluster import record_job
+    from hyperflux.runfolder import record_job
     before = [skipped_result(s, paths.runs_dir) for s in specs]
     busy = {r.spec.key: why for r in before if r.status != "skipped" and (why := _elsewhere(r))}
     todo = [s for s in specs if s.key not in busy]
@@ -297,18 +298,19 @@ def paper(profile: str = "cpu",         # profile of the sweep file
           progress: bool = True,        # progress bar
           command: str | None = None,   # the command line, for the manifest
           out=None,                     # where to print (default stdout)
-          executor: str = "local",      # local (this machine) or slurm (submitit job arrays)
+          executor: str = "local",      # a registered executor: local (this machine), slurm (submitit job arrays), ...
           slurm: dict | None = None,    # the --slurm-* options (cluster.SLURM_OPTIONS); None: not given
          ) -> int:
     "Run a profile of the sweep and build its figures and tables; return the exit status (1 if anything failed)."
     from hyperflux.cluster import check_executor
+    from hyperflux.executor import EXECUTORS
     say, paths, start = _printer(out), paths or PaperPaths.of(profile), time.time()
-    if check_executor(executor, slurm) == "slurm" and run:
-        return submit_profile(profile, paths, slurm, report, out, command)
+    chosen = EXECUTORS[check_executor(executor, slurm)]
+    if chosen.submit and run: return chosen.submit(profile, paths, slurm, report, out, command)
     if jobs == 0:
         import torch
         jobs = max(1, torch.cuda.device_count())
-    results, seconds = run_profile(profile, paths, jobs, run, progress, out)
+    results, seconds = run_profile(profile, paths, jobs, run, progress, out, chosen.run or _run_local)
     if run and report: results = wait_for_elsewhere(results, paths, jobs, progress, say)
     status = int(any(r.status == "failed" for r in results))
     if not report: return status
@@ -525,10 +527,16 @@ def submit_profile(profile: str,               # profile of the sweep file
     say(f"paper: follow the runs with: hyperflux paper --profile {profile} --status")
     return 0
 
+# %% ../nbs/09b_paper.ipynb #064346e2
+register_executor("local", "runs on this machine, N at once (papermill kernels, one GPU each)", run=_run_local)
+register_executor("slurm", "submits every unfinished run to Slurm through submitit, as job arrays; the report runs "
+                  "when all are done", submit=submit_profile)
+
 # %% ../nbs/09b_paper.ipynb #e04aa9cc
 def add_commands(sub):
     "The commands this module owns: `paper`."
-    from hyperflux.cluster import EXECUTORS, REPORT_OPTIONS, RESOURCE_TYPES, SLURM_OPTIONS
+    from hyperflux.cluster import REPORT_OPTIONS, RESOURCE_TYPES, SLURM_OPTIONS
+    from hyperflux.executor import EXECUTORS
     p = sub.add_parser("paper", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="run a profile of the sweep (paper.yaml) with papermill, then build figures and tables",
                        description="Execute every unfinished run of a profile of the sweep file as a papermill "
@@ -544,7 +552,7 @@ def add_commands(sub):
                    help="this profile's figures and tables (default figures/<profile>/ for a published profile, else "
                         "figures/studies/<profile>/; or under $HYPERFLUX_FIGURES)")
     p.add_argument("--executor", default="local", metavar="NAME",
-                   help="where runs train: " + "; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
+                   help="where runs train: " + "; ".join(f"{k}: {v.help}" for k, v in EXECUTORS.entries.items()))
     p.add_argument("--list", action="store_true",
                    help="only list the profile's runs and their states: finished, running, queued, failed, waiting "
                         "on a dependency, missing data / init / plugin, partial, new")

@@ -8,19 +8,20 @@ Docs: https://hyperflux.github.io/hyperflux/runfolder.html.md"""
 # %% ../nbs/05a_runfolder.ipynb #c02573ba
 from __future__ import annotations
 import csv, io, json, platform, socket, subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 import hyperflux
 from .config import ENGINE_VERSION, TrainConfig, results_settings, run_key
-from .core import atomic_write
+from .core import atomic_write, atomic_write_json
 from .methods import method_info
 
 # %% auto #0
 __all__ = ['PARAMS', 'METRICS', 'FINAL', 'CHECKPOINT', 'MODEL', 'MASKS', 'SPARSE_MODEL', 'LAYERS', 'LAW', 'SWEEP', 'JOB',
            'RUN_NOTEBOOK', 'METRIC_COLUMNS', 'LAW_COLUMNS', 'layer_column', 'git_commit', 'run_params', 'write_csv',
-           'read_json', 'read_params', 'read_final']
+           'read_json', 'read_params', 'read_final', 'utc_now', 'record_sweep', 'record_job']
 
 # %% ../nbs/05a_runfolder.ipynb #aa59cc80
 PARAMS = "params.json"          # the settings and provenance
@@ -81,3 +82,26 @@ def read_params(folder: Path) -> dict | None:
 def read_final(folder: Path) -> dict | None:
     "A run folder's final.json (None while the run is unfinished)."
     return read_json(Path(folder) / FINAL)
+
+# %% ../nbs/05a_runfolder.ipynb #4ea6ea66
+def utc_now() -> str:
+    "The time now, as the run folder's records write it."
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+def record_sweep(folder: str | Path,    # the run folder
+                 spec,                  # its sweep.RunSpec (identity(), key, studies)
+                 error: str | None = None, # why this attempt failed, one line (None: it did not)
+                ) -> dict:
+    "Write the run folder's sweep.json: what named the run in its sweep, and the error of a failed attempt."
+    record = {**spec.identity(), "key": spec.key, "studies": list(spec.studies), **({"error": error} if error else {})}
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(folder) / SWEEP, record)
+    return record
+
+def record_job(folder: str | Path, **fields) -> dict:
+    "Merge `fields` (and the time) into the run folder's job.json; return it."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    job = {**(read_json(folder / JOB) or {}), **fields, "updated": utc_now()}
+    atomic_write_json(folder / JOB, job)
+    return job
