@@ -103,7 +103,7 @@ def run_one(spec: RunSpec,                       # the run
             wait: float = 600.0,                 # seconds to wait for a busy folder (a job being replaced)
             record: bool = True,                 # write sweep.json (False: the caller did, e.g. rank 0 of a job)
            ) -> dict:
-    "Train one run into `folder` in this process: the default experiment through engine.train, others through papermill."
+    "Train one run into `folder` here: the default experiment through engine.train, others through papermill."
     if record: record_sweep(folder, spec)
     if spec.notebook == DEFAULT_NOTEBOOK:
         from hyperflux.config import TrainConfig
@@ -125,7 +125,8 @@ class ExecutorInfo:
 
 EXECUTORS = Registry("executor")
 
-def register_executor(name: str, help: str, run: Callable | None = None, submit: Callable | None = None) -> ExecutorInfo:
+def register_executor(name: str, help: str, run: Callable | None = None,
+                      submit: Callable | None = None) -> ExecutorInfo:
     "Make an executor available to `hyperflux paper --executor NAME`; exactly one of `run` and `submit`."
     if (run is None) == (submit is None):
         raise HyperfluxError(f"executor {name!r}: give exactly one of run= (train here) and submit= (hand off)")
