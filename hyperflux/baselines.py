@@ -18,7 +18,7 @@ from .core import HyperfluxError
 from .masks import kept_count, prunable_count, weight_parameters
 from .core import keep_for_density
 from .methods import Method, MethodContext, cosine, register_method, two_stage_lrs
-from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count
+from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count, saliency_info
 
 # %% auto #0
 __all__ = ['MAGNITUDE_LAW', 'steps_to_density', 'spread_epochs', 'FixedMaskMethod', 'IterativePruning',
@@ -199,12 +199,11 @@ class PruneAtInit(FixedMaskMethod):
     saliency = "snip"
     rounds = 1
 
-    data_free = ("synflow", "random", "magnitude")   # saliencies that need no batches
-
     def setup(self, ctx: MethodContext):   # before the first epoch: ctx.batches draws from epoch 0's order
         super().setup(ctx)
-        batches = self.batches(ctx) if self.saliency not in self.data_free else []
-        opts = dict(input_shape=ctx.input_shape) if self.saliency == "synflow" else {}
+        needs = saliency_info(self.saliency)   # the saliency's record says what to give it
+        batches = self.batches(ctx) if needs.needs_data else []
+        opts = dict(input_shape=ctx.input_shape) if needs.needs_input_shape else {}
         self.rounds_log = iterative_prune(ctx.model, self.saliency, 100.0 * self.target_keep / self.N, self.rounds,
                                           batches, seed=self.cfg.seed, **opts)
 
