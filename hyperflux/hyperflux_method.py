@@ -37,7 +37,7 @@ def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
 
 # %% ../nbs/05c_hyperflux_method.ipynb #28dcb9f0
 @register_method("hyperflux", label="Hyperflux", color="#d62728", law_family="Hyperflux pressure (L0)", version=2,
-                 law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"))
+                 law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"), order=10)
 class Hyperflux(Method):
     "Learned masks under pressure, then regrowth (A.9), landing exactly on the target."
     learns_masks = True

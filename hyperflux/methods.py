@@ -1,4 +1,4 @@
-"""The method registry (one record per method: its class, label, colour and law family), the narrow context a
+"""The method registry (one record per method: its class, label, colour, law family and place in legends), the narrow context a
 method sees of a run, the `Method` base class with its hooks, and the shared learning-rate schedules.
 
 Docs: https://hyperflux.github.io/hyperflux/methods.html.md"""
@@ -31,6 +31,7 @@ class MethodInfo:
     law_family: str | None = None      # its family of the Neural Pruning Law (None: its label)
     law_reference: tuple[str, ...] = () # the authors' files of that family (hyperflux/reference)
     version: int = 1                   # bump when this method's own numbers change: it renames only its runs
+    order: int | None = None           # its place in legends and tables, lower first (None: last, by name)
 
 METHODS = Registry("method")
 
@@ -40,11 +41,13 @@ def register_method(name: str,                    # the method's name for `train
                     law_family: str | None = None, # its family of the Neural Pruning Law
                     law_reference: tuple = (),    # the authors' files of that family
                     version: int = 1,             # this method's results version (part of its runs' keys when > 1)
+                    order: int | None = None,     # its place in legends and tables, lower first
                    ):
     "Class decorator: make a Method available to `train` and the CLI under `name`, with its report record."
     def deco(cls):
         cls.name = name
-        METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version))
+        METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version,
+                                         order))
         return cls
     return deco
 
@@ -121,7 +124,7 @@ def two_stage_lrs(cfg, epoch: int) -> tuple[float, float]:
     return two_stage_lr(cfg, epoch), 0.0
 
 # %% ../nbs/05b_methods.ipynb #0638e602
-@register_method("dense", label="Dense", color="#000000")
+@register_method("dense", label="Dense", color="#000000", order=100)
 class Dense(Method):
     "Dense baseline (C.1): masks stay all present; lr x0.1 at 50 % and 75 % of the epochs (80 and 120 of 160)."
     def lrs(self, epoch: int) -> tuple[float, float]:
