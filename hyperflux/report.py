@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .config import recipe
-from .core import HyperfluxError, atomic_write
+from .core import HyperfluxError, Registry, atomic_write
 from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
                            fit_quadratic_law, law_panels_figure, read_law_csv, reported_values_file, save_figure)
@@ -166,13 +166,13 @@ class Table:
     caption: str         # what it shows
     data: pd.DataFrame | None = None   # tidy numbers for the CSV (default: `df` as shown)
 
-FIGURES: dict[str, tuple[str, Callable]] = {}   # name -> (title, function(runs) -> [Figure])
-TABLES: dict[str, tuple[str, Callable]] = {}    # name -> (title, function(runs) -> [Table])
+FIGURES = Registry("figure")   # name -> (title, function(runs) -> [Figure]), drawn in registration order
+TABLES = Registry("table")     # name -> (title, function(runs) -> [Table])
 
-def _register(registry: dict, name: str, title: str):
+def _register(registry: Registry, name: str, title: str):
     "A decorator that registers a figure or table function in `registry` under `name`."
     def deco(fn):
-        registry[name] = (title, fn)
+        registry.add(name, (title, fn))
         return fn
     return deco
 
