@@ -18,7 +18,7 @@ from .core import HyperfluxError
 from .masks import kept_count, prunable_count, weight_parameters
 from .core import keep_for_density
 from .methods import Method, MethodContext, cosine, register_method, two_stage_lrs
-from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count
+from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count, saliency_info
 
 # %% auto #0
 __all__ = ['MAGNITUDE_LAW', 'steps_to_density', 'spread_epochs', 'FixedMaskMethod', 'IterativePruning',
@@ -116,13 +116,14 @@ def register_iterative_method(name: str,                   # method name for `tr
 
 MAGNITUDE_LAW = ("R50C10_IMP", "VGG19C100_IMP", "R50C10_Magnitude")   # the authors' files of the magnitude family
 register_iterative_method("magnitude", label="Magnitude", color="#ff7f0e",
-                          law_family="Magnitude (iterative, 10 % per step)", law_reference=MAGNITUDE_LAW)
+                          law_family="Magnitude (iterative, 10 % per step)", law_reference=MAGNITUDE_LAW,
+                          order=40)
 register_iterative_method("taylor", label="Taylor", color="#2ca02c", law_family="Taylor",
-                          law_reference=("R50C10_TaylorPercentage",))
+                          law_reference=("R50C10_TaylorPercentage",), order=50)
 
 # %% ../nbs/07_baselines.ipynb #8a279cda
 @register_method("imp", label="IMP (rewinding)", color="#1f77b4", law_family="Magnitude (IMP with rewinding)",
-                 law_reference=MAGNITUDE_LAW)
+                 law_reference=MAGNITUDE_LAW, order=20)
 class IMP(FixedMaskMethod):
     "Iterative magnitude pruning with weight rewinding, 20 % per round, rounds fitted into the epoch budget."
     fraction = 0.2
@@ -177,7 +178,7 @@ def cubic_sparsity_pct(t: int,          # step (epoch) 1..n
     return final_pct + (initial_pct - final_pct) * (1.0 - min(t, n) / n) ** 3
 
 @register_method("gmp", label="GMP", color="#17becf", law_family="Magnitude (GMP, cubic schedule)",
-                 law_reference=MAGNITUDE_LAW)
+                 law_reference=MAGNITUDE_LAW, order=30)
 class GMP(FixedMaskMethod):
     "Gradual magnitude pruning with the cubic schedule, one step per pruning-stage epoch, then fine-tuning."
     def stage(self, epoch: int) -> str: return "prune" if epoch <= self.cfg.epochs_prune else "finetune"
@@ -199,12 +200,11 @@ class PruneAtInit(FixedMaskMethod):
     saliency = "snip"
     rounds = 1
 
-    data_free = ("synflow", "random", "magnitude")   # saliencies that need no batches
-
     def setup(self, ctx: MethodContext):   # before the first epoch: ctx.batches draws from epoch 0's order
         super().setup(ctx)
-        batches = self.batches(ctx) if self.saliency not in self.data_free else []
-        opts = dict(input_shape=ctx.input_shape) if self.saliency == "synflow" else {}
+        needs = saliency_info(self.saliency)   # the saliency's record says what to give it
+        batches = self.batches(ctx) if needs.needs_data else []
+        opts = dict(input_shape=ctx.input_shape) if needs.needs_input_shape else {}
         self.rounds_log = iterative_prune(ctx.model, self.saliency, 100.0 * self.target_keep / self.N, self.rounds,
                                           batches, seed=self.cfg.seed, **opts)
 
@@ -220,7 +220,8 @@ def register_prune_at_init_method(name: str,                   # method name for
     cls = type(f"PruneAtInit_{name}", (PruneAtInit,), dict(saliency=saliency or name, rounds=rounds, __doc__=doc))
     return register_method(name, **info)(cls)
 
-register_prune_at_init_method("snip", label="SNIP", color="#9467bd")
-register_prune_at_init_method("grasp", label="GraSP", color="#8c564b")
-register_prune_at_init_method("synflow", rounds=100, label="SynFlow", color="#e377c2")
-register_prune_at_init_method("random", label="Random", color="#7f7f7f", version=2)  # 2: scores off the init's stream
+register_prune_at_init_method("snip", label="SNIP", color="#9467bd", order=60)
+register_prune_at_init_method("grasp", label="GraSP", color="#8c564b", order=70)
+register_prune_at_init_method("synflow", rounds=100, label="SynFlow", color="#e377c2", order=80)
+register_prune_at_init_method("random", label="Random", color="#7f7f7f", order=90,
+                              version=2)  # 2: scores off the init's stream

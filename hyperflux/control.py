@@ -15,7 +15,31 @@ from .core import HyperfluxError
 from .pressure import ReferenceTrajectory
 
 # %% auto #0
-__all__ = ['count_shift', 'hold_count', 'trajectory_at', 'tracking_error', 'PIPressure', 'funnel_bounds', 'DensityControl']
+__all__ = ['keep_top_logits', 'count_shift', 'hold_count', 'trajectory_at', 'tracking_error', 'PIPressure', 'funnel_bounds',
+           'DensityControl']
+
+# %% ../nbs/02b_control.ipynb #4f9363a3
+@torch.no_grad()
+def keep_top_logits(logits: list[torch.Tensor], # mask logits of every masked layer (changed in place)
+                    keep: int,                  # how many to keep (clipped to [0, all logits])
+                    margin: float,              # kept logits become >= margin, the others <= -margin
+                   ) -> tuple[int, int]:
+    "Keep exactly the `keep` largest logits (ties: `torch.topk`'s choice); return (regrown, pruned) counts."
+    flat = torch.cat([lg.detach().flatten() for lg in logits])
+    keep = max(0, min(keep, flat.numel()))
+    chosen = torch.zeros_like(flat, dtype=torch.bool)
+    if keep: chosen[torch.topk(flat, keep, sorted=False).indices] = True
+    regrown, pruned = int((chosen & (flat < 0)).sum()), int((~chosen & (flat >= 0)).sum())
+    _clamp_chosen(logits, chosen, margin)
+    return regrown, pruned
+
+def _clamp_chosen(logits: list[torch.Tensor], chosen: torch.Tensor, margin: float):
+    "Raise the logits `chosen` (flat bool over all of them) to >= margin and lower the rest to <= -margin."
+    offset = 0
+    for lg in logits:
+        sel = chosen[offset:offset + lg.numel()].view_as(lg)
+        offset += lg.numel()
+        lg.copy_(torch.where(sel, lg.clamp(min=margin), lg.clamp(max=-margin)))
 
 # %% ../nbs/02b_control.ipynb #c935f6e4
 def _kth_largest(flat: torch.Tensor, k: int) -> torch.Tensor:
@@ -48,21 +72,9 @@ def hold_count(logits: list[torch.Tensor], # mask logits of every masked layer (
     for lg in logits: lg.sub_(tau)
     count = int(sum(int((lg >= 0).sum()) for lg in logits))
     if count != (target := high if count > high else low) and not low <= count <= high:
-        count = _break_ties(logits, target, margin)
+        keep_top_logits(logits, target, margin)   # equal logits at the threshold (rare): no shift separates them
+        count = target
     return count
-
-@torch.no_grad()
-def _break_ties(logits: list[torch.Tensor], keep: int, margin: float) -> int:
-    "Keep exactly the `keep` largest logits when equal values sit at the threshold (rare)."
-    flat = torch.cat([lg.flatten() for lg in logits])
-    chosen = torch.zeros_like(flat, dtype=torch.bool)
-    chosen[torch.topk(flat, keep, sorted=False).indices] = True
-    offset = 0
-    for lg in logits:
-        sel = chosen[offset:offset + lg.numel()].view_as(lg)
-        offset += lg.numel()
-        lg.copy_(torch.where(sel, lg.clamp(min=margin), lg.clamp(max=-margin)))
-    return keep
 
 # %% ../nbs/02b_control.ipynb #f7ce7e0e
 def trajectory_at(trajectory: ReferenceTrajectory, # E(e) at whole epochs

@@ -157,7 +157,7 @@ def _json_default(o):
 
 # %% ../nbs/00_core.ipynb #7a4d2aa3
 class Registry:
-    "Entries of one kind (methods, saliencies) registered once by name; unknown names list the known ones."
+    "Entries of one kind (methods, data sets, figures...) registered once by name; unknown names list the known ones."
     def __init__(self, what: str): # what an entry is, for errors, e.g. "method"
         self.what, self.entries = what, {}
 
@@ -174,6 +174,9 @@ class Registry:
         return deco
 
     def __getitem__(self, name: str) -> Any: return self.entries[check_choice(name, self.entries, self.what)]
+    def get(self, name: str, default: Any = None) -> Any: return self.entries.get(name, default)
+    def items(self): return self.entries.items()   # (name, entry) in registration order
+    def remove(self, name: str) -> Any: return self.entries.pop(name)   # a test's stand-in, cleaned up
     def __contains__(self, name: str) -> bool: return name in self.entries
     def __iter__(self): return iter(self.entries)
     def __len__(self) -> int: return len(self.entries)

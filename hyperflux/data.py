@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import HyperfluxError, check_choice, ensure_torchvision, get_device
+from .core import HyperfluxError, Registry, ensure_torchvision, get_device
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SYNTHETIC_DEFAULTS', 'DATASETS', 'VALIDATION_SEED', 'SUBSET_SEED',
@@ -62,16 +62,15 @@ class DatasetSpec:
         "Why it cannot be loaded from the data root `root`, as the preflight says it (None: it can, or reads no files)."
         return None if self.files is None else self.files.problem(self.info.name, data_root(root), options, download)
 
-DATASETS: dict[str, DatasetSpec] = {}   # name -> spec, in registration order (see `register_dataset`)
+DATASETS = Registry("dataset")   # name -> DatasetSpec, in registration order (see `register_dataset`)
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     "Add a data set to the registry under its info's name; return the spec."
-    DATASETS[spec.info.name] = spec
-    return spec
+    return DATASETS.add(spec.info.name, spec)
 
 def dataset_spec(name: str) -> DatasetSpec:
     "The registered `DatasetSpec` of `name`."
-    return DATASETS[check_choice(name, DATASETS, "dataset")]
+    return DATASETS[name]
 
 def dataset_label(name: str) -> str:
     "The name figures and tables give data set `name` (an unknown name is shown as it is)."

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .control import DensityControl, hold_count, tracking_error
+from .control import DensityControl, hold_count, keep_top_logits, tracking_error
 from .core import keep_for_density
 from .masks import mask_parameters, prunable_count
 from .methods import Method, MethodContext, register_method, two_stage_lr
@@ -25,20 +25,7 @@ __all__ = ['project_to_count', 'budget_mask_lr', 'Hyperflux']
 @torch.no_grad()
 def project_to_count(model: nn.Module, keep: int, margin: float = 1e-3) -> tuple[int, int]:
     "Keep exactly the `keep` weights with the largest logits; return (regrown, pruned) counts."
-    logits = mask_parameters(model)
-    flat = torch.cat([lg.detach().flatten() for lg in logits])
-    keep = max(0, min(keep, flat.numel()))
-    # Not `select_top`: logits clamped to +-margin tie exactly, and torch.topk breaks those ties differently from
-    # select_top's stable rule (the test below regrows other weights with it), so the old rule stays here.
-    chosen = torch.zeros_like(flat, dtype=torch.bool)
-    if keep: chosen[torch.topk(flat, keep, sorted=False).indices] = True
-    regrown, pruned = int((chosen & (flat < 0)).sum()), int((~chosen & (flat >= 0)).sum())
-    offset = 0
-    for lg in logits:
-        sel = chosen[offset:offset + lg.numel()].view_as(lg)
-        offset += lg.numel()
-        lg.copy_(torch.where(sel, lg.clamp(min=margin), lg.clamp(max=-margin)))
-    return regrown, pruned
+    return keep_top_logits(mask_parameters(model), keep, margin)   # the tie rule: hyperflux.control
 
 # %% ../nbs/05c_hyperflux_method.ipynb #c86cc891
 def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
@@ -50,7 +37,7 @@ def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
 
 # %% ../nbs/05c_hyperflux_method.ipynb #28dcb9f0
 @register_method("hyperflux", label="Hyperflux", color="#d62728", law_family="Hyperflux pressure (L0)", version=2,
-                 law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"))
+                 law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"), order=10)
 class Hyperflux(Method):
     "Learned masks under pressure, then regrowth (A.9), landing exactly on the target."
     learns_masks = True

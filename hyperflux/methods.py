@@ -1,4 +1,4 @@
-"""The method registry (one record per method: its class, label, colour and law family), the narrow context a
+"""The method registry (one record per method: its class, label, colour, law family and place in legends), the narrow context a
 method sees of a run, the `Method` base class with its hooks, and the shared learning-rate schedules.
 
 Docs: https://hyperflux.github.io/hyperflux/methods.html.md"""
@@ -32,6 +32,7 @@ class MethodInfo:
     law_reference: tuple[str, ...] = () # the authors' files of that family (hyperflux/reference)
     version: int = 1                   # bump when this method's own numbers change: it renames only its runs
     settings: type | None = None       # its own settings: a dataclass of config.setting() fields (None: none)
+    order: int | None = None           # its place in legends and tables, lower first (None: last, by name)
 
 METHODS = Registry("method")
 
@@ -42,6 +43,7 @@ def register_method(name: str,                    # the method's name for `train
                     law_reference: tuple = (),    # the authors' files of that family
                     version: int = 1,             # this method's results version (part of its runs' keys when > 1)
                     settings: type | None = None, # a dataclass of its own settings (fields made with config.setting)
+                    order: int | None = None,     # its place in legends and tables, lower first
                    ):
     "Class decorator: make a Method available to `train` and the CLI under `name`, with its report record."
     def deco(cls):
@@ -50,7 +52,7 @@ def register_method(name: str,                    # the method's name for `train
             raise HyperfluxError(f"method {name!r}: settings= takes a dataclass of config.setting() fields, got "
                                  f"{settings!r}")
         METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version,
-                                     settings))
+                                     settings, order))
         return cls
     return deco
 
@@ -133,7 +135,7 @@ def two_stage_lrs(cfg, epoch: int) -> tuple[float, float]:
     return two_stage_lr(cfg, epoch), 0.0
 
 # %% ../nbs/05b_methods.ipynb #0638e602
-@register_method("dense", label="Dense", color="#000000")
+@register_method("dense", label="Dense", color="#000000", order=100)
 class Dense(Method):
     "Dense baseline (C.1): masks stay all present; lr x0.1 at 50 % and 75 % of the epochs (80 and 120 of 160)."
     def lrs(self, epoch: int) -> tuple[float, float]:

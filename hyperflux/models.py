@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import HyperfluxError, check_choice, ensure_torchvision
+from .core import HyperfluxError, Registry, check_choice, ensure_torchvision
 from .data import DATASETS, dataset_info
 from .masks import prunable_layers
 
@@ -308,12 +308,11 @@ class ArchSpec:
     home_dataset: str    # the data set it is sized for when none is given
     label: str = ""      # its name in figures and tables (default: its name)
 
-ARCHS: dict[str, ArchSpec] = {}   # name -> spec, in registration order
+ARCHS = Registry("architecture")   # name -> ArchSpec, in registration order
 
 def register_arch(name: str, spec: ArchSpec) -> ArchSpec:
     "Add an architecture to the registry; return the spec."
-    ARCHS[name] = spec
-    return spec
+    return ARCHS.add(name, spec)
 
 def arch_label(name: str) -> str:
     "The name figures and tables give architecture `name` (an unknown name is shown as it is)."

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .config import recipe
-from .core import HyperfluxError, atomic_write
+from .core import HyperfluxError, Registry, atomic_write
 from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
                            fit_quadratic_law, law_panels_figure, read_law_csv, reported_values_file, save_figure)
@@ -26,13 +26,13 @@ from .models import arch_label
 from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 
 # %% auto #0
-__all__ = ['METHOD_ORDER', 'MODEL_KEYS', 'FIGURES', 'TABLES', 'budget_variant', 'read_run', 'load_runs', 'runs_in',
-           'load_metrics', 'method_label', 'model_label', 'variant_stem', 'method_order', 'color_of', 'sparsity_axis',
-           'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table', 'evaluated_on',
-           'accuracy_name', 'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking',
-           'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback',
-           'pressure_law', 'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck',
-           'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
+__all__ = ['MODEL_KEYS', 'FIGURES', 'TABLES', 'budget_variant', 'read_run', 'load_runs', 'runs_in', 'load_metrics',
+           'method_label', 'model_label', 'variant_stem', 'method_order', 'color_of', 'sparsity_axis', 'figure_style',
+           'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table', 'evaluated_on', 'accuracy_name',
+           'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking', 'layerwise_density',
+           'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback', 'pressure_law',
+           'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck', 'markdown_table',
+           'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
            'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline', 'landing_checks', 'landing',
            'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
 
@@ -83,9 +83,6 @@ def load_metrics(folder: str | Path) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / METRICS)
 
 # %% ../nbs/10_report.ipynb #3d3e49cc
-METHOD_ORDER = ("hyperflux", "imp", "gmp", "magnitude", "taylor", "snip", "grasp", "synflow", "random",
-                "dense")  # legends
-
 def _method_record(m: str):
     "The registry's record of method `m`, or None for a name no method registered (runs of a removed method)."
     try: return method_info(m)
@@ -106,10 +103,16 @@ def variant_stem(variant: str) -> str:
     "A file-name part for a budget variant ('' for none): 'batch 512; 10,000 train' -> '-batch512-10000train'."
     return "".join("-" + "".join(ch for ch in part if ch.isalnum()) for part in variant.split(";") if part.strip())
 
+def _legend_place(m: str) -> int | None:
+    "The registered legend order of method `m` (None: it has none, or is not registered)."
+    info = _method_record(m)
+    return info.order if info else None
+
 def method_order(methods: Iterable[str]) -> list[str]:
-    "Methods in the order of METHOD_ORDER, then any others alphabetically."
+    "Methods by their registered legend order, then any others (no order, or not registered) by name."
     methods = set(methods)
-    return [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+    ordered = sorted((m for m in methods if _legend_place(m) is not None), key=lambda m: (_legend_place(m), m))
+    return ordered + sorted(methods - set(ordered))
 
 def color_of(method: str):
     "The registered colour of `method` (grey when it has none)."
@@ -163,13 +166,13 @@ class Table:
     caption: str         # what it shows
     data: pd.DataFrame | None = None   # tidy numbers for the CSV (default: `df` as shown)
 
-FIGURES: dict[str, tuple[str, Callable]] = {}   # name -> (title, function(runs) -> [Figure])
-TABLES: dict[str, tuple[str, Callable]] = {}    # name -> (title, function(runs) -> [Table])
+FIGURES = Registry("figure")   # name -> (title, function(runs) -> [Figure]), drawn in registration order
+TABLES = Registry("table")     # name -> (title, function(runs) -> [Table])
 
-def _register(registry: dict, name: str, title: str):
+def _register(registry: Registry, name: str, title: str):
     "A decorator that registers a figure or table function in `registry` under `name`."
     def deco(fn):
-        registry[name] = (title, fn)
+        registry.add(name, (title, fn))
         return fn
     return deco
 

@@ -9,6 +9,7 @@ Docs: https://hyperflux.github.io/hyperflux/saliency.html.md"""
 # %% ../nbs/06_saliency.ipynb #32480c48
 from __future__ import annotations
 import copy, math
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -22,30 +23,45 @@ from .masks import (autograd_grad, keep_masks, latent_weight, mask_logits, mask_
                              prunable_count, set_keep_masks, weight_parameters)
 
 # %% auto #0
-__all__ = ['SALIENCIES', 'RANDOM_SCORES_STREAM', 'register_saliency', 'available_saliencies', 'get_saliency', 'mean_over_ranks',
-           'per_batch_gradients', 'mean_gradients', 'latent_weights', 'magnitude_saliency', 'taylor_saliency',
-           'snip_saliency', 'grasp_saliency', 'synflow_saliency', 'random_saliency', 'flux_saliency',
-           'masks_from_scores', 'largest_removed', 'prune_to_count', 'prune_fraction', 'iterative_prune',
-           'synflow_masks']
+__all__ = ['SALIENCIES', 'RANDOM_SCORES_STREAM', 'SaliencyInfo', 'register_saliency', 'available_saliencies', 'saliency_info',
+           'get_saliency', 'mean_over_ranks', 'per_batch_gradients', 'mean_gradients', 'latent_weights',
+           'magnitude_saliency', 'taylor_saliency', 'snip_saliency', 'grasp_saliency', 'synflow_saliency',
+           'random_saliency', 'flux_saliency', 'masks_from_scores', 'largest_removed', 'prune_to_count',
+           'prune_fraction', 'iterative_prune', 'synflow_masks']
 
 # %% ../nbs/06_saliency.ipynb #0f824caa
+@dataclass(frozen=True)
+class SaliencyInfo:
+    "What is known about a registered saliency."
+    name: str                       # the name `get_saliency` and the methods use
+    fn: Callable                    # (model, batches, **options) -> {layer: scores}
+    needs_data: bool = True         # it scores on (x, y) batches (False: a method passes none)
+    needs_input_shape: bool = False # a method passes `input_shape=` (the shape of one input)
+
 SALIENCIES = Registry("saliency")
 
-def register_saliency(name: str, # the name `get_saliency` and the methods use
+def register_saliency(name: str,                       # the name `get_saliency` and the methods use
+                      needs_data: bool = True,         # it scores on batches (False: methods draw none for it)
+                      needs_input_shape: bool = False, # methods pass it `input_shape=`
                      ):
     "Function decorator: make a saliency `(model, batches, **options) -> {layer: scores}` available under `name`."
     def deco(fn):
         fn.saliency_name = name
-        return SALIENCIES.register(name)(fn)
+        SALIENCIES.add(name, SaliencyInfo(name, fn, needs_data, needs_input_shape))
+        return fn
     return deco
 
 def available_saliencies() -> list[str]:
     "Names of every registered saliency."
     return SALIENCIES.names()
 
+def saliency_info(name: str) -> SaliencyInfo:
+    "The record of the saliency registered as `name`."
+    return SALIENCIES[name]
+
 def get_saliency(name: str) -> Callable:
     "The saliency function registered as `name`."
-    return SALIENCIES[name]
+    return saliency_info(name).fn
 
 # %% ../nbs/06_saliency.ipynb #3c16c1b9
 def _ranks() -> int:
@@ -85,7 +101,7 @@ def latent_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: latent_weight(m) for n, m in layers.items()}
 
 # %% ../nbs/06_saliency.ipynb #845dc5f9
-@register_saliency("magnitude")
+@register_saliency("magnitude", needs_data=False)
 def magnitude_saliency(model: nn.Module, batches: Iterable = (), **_) -> dict[str, torch.Tensor]:
     "|w| of every masked weight (no data needed)."
     return {n: w.detach().abs() for n, w in latent_weights(model).items()}
@@ -133,7 +149,7 @@ def grasp_saliency(model: nn.Module,
     return {n: v / norm for n, v in neg_s.items()}
 
 # %% ../nbs/06_saliency.ipynb #be81566e
-@register_saliency("synflow")
+@register_saliency("synflow", needs_data=False, needs_input_shape=True)
 def synflow_saliency(model: nn.Module,
             batches: Iterable = (),
             input_shape: tuple | None = None,  # shape of one input; default: from the first batch
@@ -154,7 +170,7 @@ def synflow_saliency(model: nn.Module,
 
 RANDOM_SCORES_STREAM = 0x5C0E5  # keeps random scores off the stream `torch.manual_seed(seed)` gives the init
 
-@register_saliency("random")
+@register_saliency("random", needs_data=False)
 def random_saliency(model: nn.Module, batches: Iterable = (), seed: int = 0, **_) -> dict[str, torch.Tensor]:
     "Uniform random scores from their own generator, derived from `seed` (data ignored)."
     # seeding with `seed` itself would redraw the numbers that initialised the first layer under the same seed,
