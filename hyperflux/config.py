@@ -11,14 +11,14 @@ import dataclasses, functools, hashlib, json, types
 from dataclasses import dataclass, field, asdict
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from .core import HyperfluxError, check_choice
+from .core import HyperfluxError, Rule, check_choice
 from .methods import available_methods, method_info
 
 # %% auto #0
-__all__ = ['LENETS', 'LARGE_ARCHS', 'RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types',
-           'flag_of', 'changes_results', 'coerce_value', 'check_settings', 'method_settings_fields',
-           'method_settings_owners', 'method_flag', 'coerce_method_options', 'method_settings', 'Rule',
-           'recipe_settings', 'recipe', 'coerce_settings', 'results_settings', 'run_key']
+__all__ = ['RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types', 'flag_of', 'changes_results',
+           'coerce_value', 'check_settings', 'method_settings_fields', 'method_settings_owners', 'method_flag',
+           'coerce_method_options', 'method_settings', 'recipe_rules', 'recipe_settings', 'all_recipe_rules', 'recipe',
+           'coerce_settings', 'results_settings', 'run_key']
 
 # %% ../nbs/05_config.ipynb #ee47d67d
 def setting(default: Any,           # the field's default value
@@ -309,42 +309,33 @@ def _method_options_from_flat(settings: dict, source: str | None = "settings") -
     return {**rest, "method_options": {**(rest.get("method_options") or {}), **flat}}
 
 # %% ../nbs/05_config.ipynb #c54c04f0
-LENETS = ("lenet300", "lenet5")
-LARGE_ARCHS = ("resnet50", "vgg19", "deit_tiny", "deit_small")
-
-@dataclass(frozen=True)
-class Rule:
-    "Settings applied to the runs a rule matches (empty tuple: any; `not_...`: none of these)."
-    settings: dict
-    datasets: tuple = ()
-    archs: tuple = ()
-    methods: tuple = ()
-    not_datasets: tuple = ()
-
-    def matches(self, arch: str, dataset: str, method: str) -> bool:
-        "Does this rule apply to a run of `method` on `arch` / `dataset`?"
-        return ((not self.datasets or dataset in self.datasets) and (not self.archs or arch in self.archs)
-                and (not self.methods or method in self.methods) and dataset not in self.not_datasets)
-
-RECIPES = [  # applied in this order; a later rule overrides an earlier one
+RECIPES = [  # the cross-cutting, data-set-wide rules; an arch's and a method's own come with their registration
     Rule(dict(lr=0.01, lr_end=0.01 / 3, weight_decay=1e-4, delta=0.15, regrow_mask_lr_scale=3.0, regrow_mask_decay=0.55,
               epochs_prune=80, epochs_regrow=20, batch_size=1024), datasets=("imagenet",)),
-    Rule(dict(lr=0.05, lr_end=0.05 / 30, regrow_lr=5e-3, regrow_lr_end=5e-4), archs=LENETS, not_datasets=("imagenet",)),
-    Rule(dict(batch_size=64), archs=LENETS, datasets=("digits",)),
-    Rule(dict(epochs_prune=100, epochs_regrow=60), archs=LARGE_ARCHS, not_datasets=("imagenet",)),
-    Rule(dict(nesterov=True, label_smoothing=0.05, epochs_regrow=0, epochs_prune=160), methods=("dense",)),
-    Rule(dict(lr=0.1), methods=("dense",), not_datasets=("imagenet",)),
-    Rule(dict(epochs_prune=40), methods=("dense",), archs=LENETS),
     # Hyperflux's own settings (funnel, mask_travel, regrowth, ...) are the same for every data set and architecture:
-    # no rule here changes them (issue 22; the Fashion-MNIST-only rules of issue 11 became the defaults)
+    # no rule changes them (issue 22; the Fashion-MNIST-only rules of issue 11 became the defaults)
 ]
 
+def recipe_rules(arch: str, dataset: str, method: str = "hyperflux") -> list[tuple[str, Rule]]:
+    "(where it is registered, rule) for every rule of a run, in the order they apply: RECIPES, the arch's, the method's."
+    from hyperflux.models import ARCHS   # models imports data, which the config schema does not need at import
+    arch_rules = ARCHS[arch].recipe if arch in ARCHS else ()
+    method_rules = method_info(method).recipe if method in available_methods() else ()
+    return ([("config.RECIPES", r) for r in RECIPES] + [(f"arch {arch}", r) for r in arch_rules]
+            + [(f"method {method}", r) for r in method_rules])
+
 def recipe_settings(arch: str, dataset: str, method: str = "hyperflux") -> dict:
-    "The settings the recipe rules give a run of `method` on `arch` / `dataset`."
+    "The settings the recipe rules give a run of `method` on `arch` / `dataset` (a later rule overrides)."
     out: dict[str, Any] = {}
-    for rule in RECIPES:
+    for _, rule in recipe_rules(arch, dataset, method):
         if rule.matches(arch, dataset, method): out.update(rule.settings)
     return out
+
+def all_recipe_rules() -> list[tuple[str, Rule]]:
+    "Every registered recipe rule with where it lives: RECIPES, then each architecture's, then each method's."
+    from hyperflux.models import ARCHS
+    return ([("config.RECIPES", r) for r in RECIPES] + [(f"arch {a}", r) for a, s in ARCHS.items() for r in s.recipe]
+            + [(f"method {m}", r) for m in available_methods() for r in method_info(m).recipe])
 
 def recipe(arch: str, dataset: str, **overrides) -> TrainConfig:
     "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides`."

@@ -7,6 +7,7 @@ Docs: https://hyperflux.github.io/hyperflux/core.html.md"""
 # %% ../nbs/00_core.ipynb #716c126c
 from __future__ import annotations
 import contextlib, ctypes, importlib.util, json, math, os, platform, random, sys, tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,8 +16,8 @@ import torch
 
 # %% auto #0
 __all__ = ['KEEP_FREED_MEMORY_ENV', 'HyperfluxError', 'check_choice', 'ensure_torchvision', 'set_seed', 'get_device',
-           'keep_freed_memory', 'atomic_path', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'Registry',
-           'select_top', 'keep_for_density']
+           'keep_freed_memory', 'atomic_path', 'atomic_write', 'atomic_write_json', 'atomic_torch_save', 'Rule',
+           'Registry', 'select_top', 'keep_for_density']
 
 # %% ../nbs/00_core.ipynb #883a276a
 class HyperfluxError(Exception):
@@ -156,6 +157,20 @@ def _json_default(o):
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
 
 # %% ../nbs/00_core.ipynb #7a4d2aa3
+@dataclass(frozen=True)
+class Rule:
+    "Recipe settings for the runs a rule matches (empty tuple: any; `not_...`: none of these)."
+    settings: dict
+    datasets: tuple = ()
+    archs: tuple = ()
+    methods: tuple = ()
+    not_datasets: tuple = ()
+
+    def matches(self, arch: str, dataset: str, method: str) -> bool:
+        "Does this rule apply to a run of `method` on `arch` / `dataset`?"
+        return ((not self.datasets or dataset in self.datasets) and (not self.archs or arch in self.archs)
+                and (not self.methods or method in self.methods) and dataset not in self.not_datasets)
+
 class Registry:
     "Entries of one kind (methods, data sets, figures...) registered once by name; unknown names list the known ones."
     def __init__(self, what: str): # what an entry is, for errors, e.g. "method"

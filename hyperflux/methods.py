@@ -14,11 +14,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .core import HyperfluxError, Registry
+from .core import HyperfluxError, Registry, Rule
 
 # %% auto #0
-__all__ = ['METHODS', 'MethodInfo', 'register_method', 'available_methods', 'method_info', 'MethodContext', 'Method', 'cosine',
-           'two_stage_lr', 'two_stage_lrs', 'Dense']
+__all__ = ['METHODS', 'DENSE_RECIPE', 'MethodInfo', 'register_method', 'available_methods', 'method_info', 'MethodContext',
+           'Method', 'cosine', 'two_stage_lr', 'two_stage_lrs', 'Dense']
 
 # %% ../nbs/05b_methods.ipynb #b6982eb9
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class MethodInfo:
     version: int = 1                   # bump when this method's own numbers change: it renames only its runs
     settings: type | None = None       # its own settings: a dataclass of config.setting() fields (None: none)
     order: int | None = None           # its place in legends and tables, lower first (None: last, by name)
+    recipe: tuple = ()                 # its recipe rules (core.Rule), applied after the data set's and the arch's
 
 METHODS = Registry("method")
 
@@ -44,6 +45,7 @@ def register_method(name: str,                    # the method's name for `train
                     version: int = 1,             # this method's results version (part of its runs' keys when > 1)
                     settings: type | None = None, # a dataclass of its own settings (fields made with config.setting)
                     order: int | None = None,     # its place in legends and tables, lower first
+                    recipe: tuple = (),           # its recipe rules (core.Rule): defaults this method needs
                    ):
     "Class decorator: make a Method available to `train` and the CLI under `name`, with its report record."
     def deco(cls):
@@ -52,7 +54,7 @@ def register_method(name: str,                    # the method's name for `train
             raise HyperfluxError(f"method {name!r}: settings= takes a dataclass of config.setting() fields, got "
                                  f"{settings!r}")
         METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version,
-                                     settings, order))
+                                     settings, order, tuple(recipe)))
         return cls
     return deco
 
@@ -135,7 +137,13 @@ def two_stage_lrs(cfg, epoch: int) -> tuple[float, float]:
     return two_stage_lr(cfg, epoch), 0.0
 
 # %% ../nbs/05b_methods.ipynb #0638e602
-@register_method("dense", label="Dense", color="#000000", order=100)
+DENSE_RECIPE = (  # the dense baseline recipe (C.1): Nesterov, light label smoothing, 160 epochs (40 on the LeNets)
+    Rule(dict(nesterov=True, label_smoothing=0.05, epochs_regrow=0, epochs_prune=160)),
+    Rule(dict(lr=0.1), not_datasets=("imagenet",)),
+    Rule(dict(epochs_prune=40), archs=("lenet300", "lenet5")),
+)
+
+@register_method("dense", label="Dense", color="#000000", order=100, recipe=DENSE_RECIPE)
 class Dense(Method):
     "Dense baseline (C.1): masks stay all present; lr x0.1 at 50 % and 75 % of the epochs (80 and 120 of 160)."
     def lrs(self, epoch: int) -> tuple[float, float]:

@@ -17,16 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import HyperfluxError, Registry, check_choice, ensure_torchvision
+from .core import HyperfluxError, Registry, Rule, check_choice, ensure_torchvision
 from .data import DATASETS, dataset_info
 from .masks import prunable_layers
 
 # %% auto #0
-__all__ = ['VGG19_CONFIG', 'ARCHS', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300', 'LeNet5', 'resnet50', 'BasicBlock',
-           'CifarResNet', 'resnet20', 'VGG', 'DropPath', 'PatchEmbed', 'Attention', 'Mlp', 'Block', 'VisionTransformer',
-           'ArchSpec', 'register_arch', 'arch_label', 'available_archs', 'resolve_dataset', 'get_model',
-           'unwrap_state_dict', 'resize_pos_embed', 'load_pretrained', 'model_summary', 'format_summary',
-           'add_commands', 'info_command']
+__all__ = ['VGG19_CONFIG', 'ARCHS', 'LENET_RECIPE', 'LARGE_RECIPE', 'CLASSIFIER_PREFIXES', 'kaiming_relu_init', 'LeNet300',
+           'LeNet5', 'resnet50', 'BasicBlock', 'CifarResNet', 'resnet20', 'VGG', 'DropPath', 'PatchEmbed', 'Attention',
+           'Mlp', 'Block', 'VisionTransformer', 'ArchSpec', 'register_arch', 'arch_label', 'available_archs',
+           'resolve_dataset', 'get_model', 'unwrap_state_dict', 'resize_pos_embed', 'load_pretrained', 'model_summary',
+           'format_summary', 'add_commands', 'info_command']
 
 # %% ../nbs/04_models.ipynb #31de0f83
 @torch.no_grad()
@@ -307,6 +307,7 @@ class ArchSpec:
     builder: Callable    # builder(arch, num_classes, input shape, dataset name, **options) -> nn.Module
     home_dataset: str    # the data set it is sized for when none is given
     label: str = ""      # its name in figures and tables (default: its name)
+    recipe: tuple = ()   # its recipe rules (core.Rule), applied after the data-set-wide ones of config.RECIPES
 
 ARCHS = Registry("architecture")   # name -> ArchSpec, in registration order
 
@@ -319,13 +320,20 @@ def arch_label(name: str) -> str:
     spec = ARCHS.get(name)
     return (spec.label or name) if spec else name
 
-register_arch("lenet300", ArchSpec(_build_lenet300, "mnist", "LeNet-300-100"))
-register_arch("lenet5", ArchSpec(_build_lenet5, "mnist", "LeNet-5"))
+# the weight schedule of the LeNets (off ImageNet), and the batch size on 8x8 digits (23 steps of 64 an epoch)
+LENET_RECIPE = (Rule(dict(lr=0.05, lr_end=0.05 / 30, regrow_lr=5e-3, regrow_lr_end=5e-4), not_datasets=("imagenet",)),
+                Rule(dict(batch_size=64), datasets=("digits",)))
+LARGE_RECIPE = (Rule(dict(epochs_prune=100, epochs_regrow=60), not_datasets=("imagenet",)),)   # the paper's CIFAR epochs
+
+register_arch("lenet300", ArchSpec(_build_lenet300, "mnist", "LeNet-300-100", LENET_RECIPE))
+register_arch("lenet5", ArchSpec(_build_lenet5, "mnist", "LeNet-5", LENET_RECIPE))
 register_arch("resnet20", ArchSpec(_build_resnet20, "cifar10", "ResNet-20"))
-register_arch("resnet50", ArchSpec(_build_resnet50, "cifar10", "ResNet-50"))
-register_arch("vgg19", ArchSpec(_build_vgg19, "cifar10", "VGG-19"))
-register_arch("deit_tiny", ArchSpec(partial(_build_deit, embed_dim=192, num_heads=3), "imagenet", "DeiT-T"))
-register_arch("deit_small", ArchSpec(partial(_build_deit, embed_dim=384, num_heads=6), "imagenet", "DeiT-S"))
+register_arch("resnet50", ArchSpec(_build_resnet50, "cifar10", "ResNet-50", LARGE_RECIPE))
+register_arch("vgg19", ArchSpec(_build_vgg19, "cifar10", "VGG-19", LARGE_RECIPE))
+register_arch("deit_tiny", ArchSpec(partial(_build_deit, embed_dim=192, num_heads=3), "imagenet", "DeiT-T",
+                                    LARGE_RECIPE))
+register_arch("deit_small", ArchSpec(partial(_build_deit, embed_dim=384, num_heads=6), "imagenet", "DeiT-S",
+                                     LARGE_RECIPE))
 
 def available_archs() -> list[str]:
     "Names accepted by `get_model` and `--arch`."
