@@ -317,7 +317,7 @@ RECIPES = [  # the cross-cutting, data-set-wide rules; an arch's and a method's 
 ]
 
 def recipe_rules(arch: str, dataset: str, method: str = "hyperflux") -> list[tuple[str, Rule]]:
-    "(where it is registered, rule) for every rule of a run, in the order they apply: RECIPES, the arch's, the method's."
+    "(where it is registered, rule) for each rule of a run, in the order they apply: RECIPES, the arch's, the method's."
     from hyperflux.models import ARCHS   # models imports data, which the config schema does not need at import
     arch_rules = ARCHS[arch].recipe if arch in ARCHS else ()
     method_rules = method_info(method).recipe if method in available_methods() else ()

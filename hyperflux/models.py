@@ -321,9 +321,10 @@ def arch_label(name: str) -> str:
     return (spec.label or name) if spec else name
 
 # the weight schedule of the LeNets (off ImageNet), and the batch size on 8x8 digits (23 steps of 64 an epoch)
-LENET_RECIPE = (Rule(dict(lr=0.05, lr_end=0.05 / 30, regrow_lr=5e-3, regrow_lr_end=5e-4), not_datasets=("imagenet",)),
+LENET_RECIPE = (Rule(dict(lr=0.05, lr_end=0.05 / 30, regrow_lr=5e-3, regrow_lr_end=5e-4),
+                     not_datasets=("imagenet",)),
                 Rule(dict(batch_size=64), datasets=("digits",)))
-LARGE_RECIPE = (Rule(dict(epochs_prune=100, epochs_regrow=60), not_datasets=("imagenet",)),)   # the paper's CIFAR epochs
+LARGE_RECIPE = (Rule(dict(epochs_prune=100, epochs_regrow=60), not_datasets=("imagenet",)),)   # CIFAR epochs
 
 register_arch("lenet300", ArchSpec(_build_lenet300, "mnist", "LeNet-300-100", LENET_RECIPE))
 register_arch("lenet5", ArchSpec(_build_lenet5, "mnist", "LeNet-5", LENET_RECIPE))
