@@ -22,8 +22,8 @@ from .core import HyperfluxError, Registry, ensure_torchvision, get_device
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SYNTHETIC_DEFAULTS', 'DATASETS', 'VALIDATION_SEED', 'SUBSET_SEED',
            'DIGITS_TEST_SIZE', 'DIGITS_SPLIT_SEED', 'IDX_FILES', 'DEBIAN_FASHION_MNIST', 'MNIST_FILES',
-           'FASHION_MNIST_FILES', 'IMAGENET_FILES', 'DatasetInfo', 'DatasetSpec', 'register_dataset', 'dataset_spec',
-           'dataset_label', 'available_datasets', 'dataset_info', 'data_root', 'find_files', 'DataFiles',
+           'FASHION_MNIST_FILES', 'IMAGENET_FILES', 'DatasetInfo', 'data_root', 'find_files', 'DataFiles',
+           'DatasetSpec', 'register_dataset', 'dataset_spec', 'dataset_label', 'available_datasets', 'dataset_info',
            'epoch_generator', 'shard_indices', 'shard_size', 'random_crop', 'ImageTransform', 'TensorLoader', 'Data',
            'hold_out', 'subset_indices', 'digits_arrays', 'synthetic_tensors', 'read_idx', 'write_idx',
            'find_idx_files', 'idx_data_files', 'cifar_data_files', 'read_cifar_batch', 'write_cifar_batch',
@@ -44,51 +44,6 @@ class DatasetInfo:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SYNTHETIC_DEFAULTS = dict(shape=(3, 32, 32), num_classes=10, train_size=1024, test_size=256)
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    "One data set, registered once: what it is, how to load it, what it accepts, its label and where its files are."
-    info: DatasetInfo    # classes, input shape, sizes, normalisation
-    loader: Callable     # loader(root, batch_size=, device=, seed=, ..., **options) -> Data
-    options: tuple = ()  # the per-data-set options `get_data` accepts
-    label: str = ""      # its name in figures and tables (default: its name)
-    files: DataFiles | None = None  # where its files may be and how a user provides them (None: it reads none)
-
-    def locate(self, root: str | Path | None = None, download: bool = True):
-        "What its loader reads under the data root `root`, as `files` finds it (see `DataFiles.locate`)."
-        return None if self.files is None else self.files.locate(self.info.name, data_root(root), download)
-
-    def problem(self, root: str | Path | None = None, options: dict | None = None,
-                download: bool = False) -> str | None:
-        "Why it cannot be loaded from the data root `root`, as the preflight says it (None: it can, or reads no files)."
-        return None if self.files is None else self.files.problem(self.info.name, data_root(root), options, download)
-
-DATASETS = Registry("dataset")   # name -> DatasetSpec, in registration order (see `register_dataset`)
-
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    "Add a data set to the registry under its info's name; return the spec."
-    return DATASETS.add(spec.info.name, spec)
-
-def dataset_spec(name: str) -> DatasetSpec:
-    "The registered `DatasetSpec` of `name`."
-    return DATASETS[name]
-
-def dataset_label(name: str) -> str:
-    "The name figures and tables give data set `name` (an unknown name is shown as it is)."
-    spec = DATASETS.get(name)
-    return (spec.label or name) if spec else name
-
-def available_datasets() -> list[str]:
-    "Names accepted by `get_data` and `--dataset`."
-    return list(DATASETS)
-
-def dataset_info(name: str, # a name from `available_datasets()`
-                 **kw,      # synthetic only: shape, num_classes, train_size, test_size
-                ) -> DatasetInfo:
-    "The `DatasetInfo` of `name`; for `synthetic`, with its shape and sizes taken from `kw`."
-    info = dataset_spec(name).info
-    if name != "synthetic": return info
-    o = {**SYNTHETIC_DEFAULTS, **{k: v for k, v in kw.items() if k in SYNTHETIC_DEFAULTS}}
-    return DatasetInfo("synthetic", int(o["num_classes"]), tuple(o["shape"]), int(o["train_size"]), int(o["test_size"]))
 
 # %% ../nbs/03_data.ipynb #3b068d1d
 def data_root(root: str | Path | None = None) -> Path:
@@ -187,6 +142,53 @@ class DataFiles:
         return (f"data set {name!r} not found. Looked in: {'; '.join(looked)} ({tried}). To provide it: "
                 f"{self.how.format(root=root)}, or choose the data folder with HYPERFLUX_DATA or data_root "
                 f"(now {root})")
+
+# %% ../nbs/03_data.ipynb #1f039935
+@dataclass(frozen=True)
+class DatasetSpec:
+    "One data set, registered once: what it is, how to load it, what it accepts, its label and where its files are."
+    info: DatasetInfo    # classes, input shape, sizes, normalisation
+    loader: Callable     # loader(root, batch_size=, device=, seed=, ..., **options) -> Data
+    options: tuple = ()  # the per-data-set options `get_data` accepts
+    label: str = ""      # its name in figures and tables (default: its name)
+    files: DataFiles | None = None  # where its files may be and how a user provides them (None: it reads none)
+
+    def locate(self, root: str | Path | None = None, download: bool = True):
+        "What its loader reads under the data root `root`, as `files` finds it (see `DataFiles.locate`)."
+        return None if self.files is None else self.files.locate(self.info.name, data_root(root), download)
+
+    def problem(self, root: str | Path | None = None, options: dict | None = None,
+                download: bool = False) -> str | None:
+        "Why it cannot be loaded from the data root `root`, as the preflight says it (None: it can, or reads no files)."
+        return None if self.files is None else self.files.problem(self.info.name, data_root(root), options, download)
+
+DATASETS = Registry("dataset")   # name -> DatasetSpec, in registration order (see `register_dataset`)
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    "Add a data set to the registry under its info's name; return the spec."
+    return DATASETS.add(spec.info.name, spec)
+
+def dataset_spec(name: str) -> DatasetSpec:
+    "The registered `DatasetSpec` of `name`."
+    return DATASETS[name]
+
+def dataset_label(name: str) -> str:
+    "The name figures and tables give data set `name` (an unknown name is shown as it is)."
+    spec = DATASETS.get(name)
+    return (spec.label or name) if spec else name
+
+def available_datasets() -> list[str]:
+    "Names accepted by `get_data` and `--dataset`."
+    return list(DATASETS)
+
+def dataset_info(name: str, # a name from `available_datasets()`
+                 **kw,      # synthetic only: shape, num_classes, train_size, test_size
+                ) -> DatasetInfo:
+    "The `DatasetInfo` of `name`; for `synthetic`, with its shape and sizes taken from `kw`."
+    info = dataset_spec(name).info
+    if name != "synthetic": return info
+    o = {**SYNTHETIC_DEFAULTS, **{k: v for k, v in kw.items() if k in SYNTHETIC_DEFAULTS}}
+    return DatasetInfo("synthetic", int(o["num_classes"]), tuple(o["shape"]), int(o["train_size"]), int(o["test_size"]))
 
 # %% ../nbs/03_data.ipynb #67fb65cb
 def epoch_generator(seed: int,      # the run's seed
