@@ -18,7 +18,7 @@ from .core import HyperfluxError
 from .masks import kept_count, prunable_count, weight_parameters
 from .core import keep_for_density
 from .methods import Method, MethodContext, cosine, register_method, two_stage_lrs
-from .saliency import get_saliency, iterative_prune, prune_fraction, prune_to_count, saliency_info
+from .saliency import iterative_prune, prune_fraction, prune_to_count, saliency_info
 
 # %% auto #0
 __all__ = ['MAGNITUDE_LAW', 'steps_to_density', 'spread_epochs', 'FixedMaskMethod', 'IterativePruning',
@@ -57,9 +57,16 @@ class FixedMaskMethod(Method):
         n = self.score_batches if self.cfg.max_batches is None else min(self.score_batches, self.cfg.max_batches)
         return ctx.batches(n)
 
+    def saliency_inputs(self, ctx: MethodContext, saliency: str) -> tuple[list, dict]:
+        "What the registered `saliency` is given, as its record says: (batches or [], {input_shape} or {})."
+        info = saliency_info(saliency)
+        batches = self.batches(ctx) if info.needs_data else []
+        return batches, dict(input_shape=ctx.input_shape) if info.needs_input_shape else {}
+
     def scores(self, ctx: MethodContext, saliency: str, **options) -> dict:
         "Scores of the registered `saliency` for the run's model."
-        return get_saliency(saliency)(ctx.model, self.batches(ctx), seed=self.cfg.seed, **options)
+        batches, shape = self.saliency_inputs(ctx, saliency)
+        return saliency_info(saliency).fn(ctx.model, batches, seed=self.cfg.seed, **shape, **options)
 
     def log_step(self, ctx: MethodContext, tau: float, **extra):
         "Record one pruning step as a law row (a step that removed nothing, tau = NaN, is not a point)."
@@ -202,9 +209,7 @@ class PruneAtInit(FixedMaskMethod):
 
     def setup(self, ctx: MethodContext):   # before the first epoch: ctx.batches draws from epoch 0's order
         super().setup(ctx)
-        needs = saliency_info(self.saliency)   # the saliency's record says what to give it
-        batches = self.batches(ctx) if needs.needs_data else []
-        opts = dict(input_shape=ctx.input_shape) if needs.needs_input_shape else {}
+        batches, opts = self.saliency_inputs(ctx, self.saliency)   # the saliency's record says what to give it
         self.rounds_log = iterative_prune(ctx.model, self.saliency, 100.0 * self.target_keep / self.N, self.rounds,
                                           batches, seed=self.cfg.seed, **opts)
 
