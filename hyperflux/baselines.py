@@ -128,6 +128,13 @@ register_iterative_method("magnitude", label="Magnitude", color="#ff7f0e",
 register_iterative_method("taylor", label="Taylor", color="#2ca02c", law_family="Taylor",
                           law_reference=("R50C10_TaylorPercentage",), order=50)
 
+# The prune-at-init saliencies under the same protocol, for the Neural Pruning Law of their family (issue 25): the
+# ranking is recomputed on the pruned, trained model at every step. Random is the law's negative control.
+for _saliency, _label, _color, _order in [("snip", "SNIP", "#c5b0d5", 65), ("grasp", "GraSP", "#c49c94", 75),
+                                          ("synflow", "SynFlow", "#f7b6d2", 85), ("random", "Random", "#c7c7c7", 95)]:
+    register_iterative_method(f"{_saliency}_iterative", saliency=_saliency, label=f"{_label} (iterative)",
+                              color=_color, law_family=f"{_label} (iterative, 10 % per step)", order=_order)
+
 # %% ../nbs/07_baselines.ipynb #8a279cda
 @register_method("imp", label="IMP (rewinding)", color="#1f77b4", law_family="Magnitude (IMP with rewinding)",
                  law_reference=MAGNITUDE_LAW, order=20)
