@@ -19,10 +19,13 @@ from .core import HyperfluxError, atomic_path
 
 # %% auto #0
 __all__ = ['DEFAULT_REGION', 'SALIENCY_COLUMNS', 'DENSITY_COLUMNS', 'ACCURACY_COLUMNS', 'EPOCH_COLUMNS', 'AUTHORS_LAW_PANELS',
+           'LAW_MIN_R2', 'BOUND_SENSITIVITY', 'PREDICTION_REGIONS', 'MATCHED_DENSITY_PCT', 'EFFECTIVE_MARGIN_PP',
            'FIT_COLOR', 'POINT_COLOR', 'OUTSIDE_COLOR', 'LawData', 'read_law_csv', 'check_region', 'PowerLawFit',
            'fit_power_law', 'QuadraticLawFit', 'fit_quadratic_law', 'RegionDetection', 'detect_regions',
            'reference_dir', 'authors_law_files', 'reported_values_file', 'analyse_law', 'format_law_analysis',
-           'add_commands', 'law_command', 'plot_law', 'law_panels_figure', 'save_figure', 'plot_authors_laws']
+           'saliency_at_density', 'LawPrediction', 'law_prediction', 'alpha_by_region', 'accuracy_at_density',
+           'follows_law', 'add_commands', 'law_command', 'plot_law', 'law_panels_figure', 'save_figure',
+           'plot_authors_laws']
 
 # %% ../nbs/08_law.ipynb #9c9e096d
 DEFAULT_REGION = (0.5, 50.0)  # (lo, hi]: the density percent range the authors fit (region 2)
@@ -345,6 +348,70 @@ def format_law_analysis(a: dict) -> str:
         if m: lines.append(f"  power law on the detected region: alpha = {m['alpha']:.4f} "
                            f"{_interval(m['alpha_ci'], '.4f')}, c = {m['c']:.4g}, R^2 = {r2(m['r2'])}, n = {m['n']}")
     return "\n".join(lines)
+
+# %% ../nbs/08_law.ipynb #f5d5b3a4
+LAW_MIN_R2 = 0.95                                         # a seed follows the law when its region-2 fit reaches this R²
+BOUND_SENSITIVITY = ((1.0, 30.0), (0.5, 50.0), (0.2, 70.0)) # middle regions (lo, hi] that α is refitted on
+PREDICTION_REGIONS = ((5.0, 50.0), (0.5, 5.0))            # fit on the first (lo, hi], predict on the second
+MATCHED_DENSITY_PCT = 1.0                                 # density (%) at which accuracy is compared with random's
+EFFECTIVE_MARGIN_PP = 1.0                                 # how far above random a family must be to count as effective
+
+def saliency_at_density(fit: PowerLawFit,  # a fitted power law S = c·γ^(−α)
+                        density_pct,       # densities in percent
+                       ) -> np.ndarray:
+    "The minimum saliency the law gives at each density: γ = (c / S)^(1/α)."
+    return (fit.c / np.asarray(density_pct, dtype=float)) ** (1.0 / fit.alpha)
+
+@dataclass
+class LawPrediction:
+    "How well a power law fitted on one density range predicts the minimum saliency on another."
+    fit: PowerLawFit                # the law, fitted on `fit.region`
+    region: tuple[float, float]     # the density range (lo, hi] it predicts
+    n: int                          # points predicted
+    median_error_pct: float         # median of |γ̂ − γ| / γ over them, percent
+    max_error_pct: float            # the largest of them, percent
+
+def law_prediction(saliency,                                          # minimum saliency γ per point
+                   density_pct,                                       # density in percent per point
+                   fit_region: Sequence[float] = PREDICTION_REGIONS[0],   # where the law is fitted
+                   predict_region: Sequence[float] = PREDICTION_REGIONS[1], # where it predicts γ
+                  ) -> LawPrediction:
+    "Fit the law on `fit_region` and measure its error predicting the minimum saliency on `predict_region`."
+    fit = fit_power_law(saliency, density_pct, fit_region)
+    s, d = _in_region(*_positive(saliency, density_pct), predict_region)
+    if len(s) == 0:
+        lo, hi = check_region(predict_region)
+        raise HyperfluxError(f"no point has density in ({lo:g}, {hi:g}] %; nothing to predict there")
+    error = 100.0 * np.abs(saliency_at_density(fit, d) / s - 1.0)
+    return LawPrediction(fit, check_region(predict_region), len(s), float(np.median(error)), float(error.max()))
+
+# %% ../nbs/08_law.ipynb #baf95f1e
+def alpha_by_region(saliency,                                     # minimum saliency γ per point
+                    density_pct,                                  # density in percent per point
+                    regions: Sequence[Sequence[float]] = BOUND_SENSITIVITY, # middle regions to refit on
+                   ) -> dict[tuple[float, float], PowerLawFit | None]:
+    "The power law refitted on each region (None where fewer than 3 points lie in it)."
+    out = {}
+    for region in regions:
+        try: out[check_region(region)] = fit_power_law(saliency, density_pct, region)
+        except HyperfluxError: out[check_region(region)] = None
+    return out
+
+def accuracy_at_density(data: LawData,    # a run's law measurements with their accuracy column
+                        density_pct: float = MATCHED_DENSITY_PCT, # where to read the accuracy
+                       ) -> float:
+    "Test accuracy at `density_pct`, linear in log density between the recorded points (NaN outside them)."
+    if data.test_acc_pct is None: return math.nan
+    order = np.argsort(data.density_pct)
+    x, y = np.log(data.density_pct[order]), data.test_acc_pct[order]
+    if not (x[0] <= math.log(density_pct) <= x[-1]): return math.nan
+    return float(np.interp(math.log(density_pct), x, y))
+
+def follows_law(fits: Sequence[PowerLawFit | None], # one region-2 fit per seed (None: could not be fitted)
+                min_r2: float = LAW_MIN_R2,         # the threshold every seed must reach
+               ) -> bool:
+    "Whether every seed's fit exists and reaches `min_r2`."
+    return bool(fits) and all(f is not None and f.r2 >= min_r2 for f in fits)
 
 # %% ../nbs/08_law.ipynb #c6fe09e4
 def add_commands(sub):

@@ -19,22 +19,25 @@ import pandas as pd
 from .config import recipe
 from .core import HyperfluxError, Registry, atomic_write
 from .data import dataset_label
-from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, LawData, authors_law_files, fit_power_law,
-                           fit_quadratic_law, law_panels_figure, read_law_csv, reported_values_file, save_figure)
+from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, EFFECTIVE_MARGIN_PP, LAW_MIN_R2, MATCHED_DENSITY_PCT,
+                           LawData, accuracy_at_density, alpha_by_region, authors_law_files, fit_power_law,
+                           fit_quadratic_law, follows_law, law_panels_figure, law_prediction, read_law_csv,
+                           reported_values_file, save_figure)
 from .methods import method_info
 from .models import arch_label
 from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 
 # %% auto #0
-__all__ = ['MODEL_KEYS', 'FIGURES', 'TABLES', 'budget_variant', 'read_run', 'load_runs', 'runs_in', 'load_metrics',
+__all__ = ['MODEL_KEYS', 'FIGURES', 'TABLES', 'LAW_KEYS', 'budget_variant', 'read_run', 'load_runs', 'runs_in', 'load_metrics',
            'method_label', 'model_label', 'variant_stem', 'method_order', 'color_of', 'sparsity_axis', 'figure_style',
            'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table', 'evaluated_on', 'accuracy_name',
            'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking', 'layerwise_density',
            'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback', 'pressure_law',
-           'law_family', 'pooled_law', 'pruning_law', 'authors_pruning_laws', 'bottleneck', 'markdown_table',
-           'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
-           'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline', 'landing_checks', 'landing',
-           'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'build_report', 'write_figures_readme']
+           'law_family', 'pooled_law', 'law_protocol', 'law_label', 'law_groups', 'pruning_law', 'authors_pruning_laws',
+           'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary',
+           'accuracy_table', 'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline', 'landing_checks', 'landing',
+           'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'is_random_control', 'law_tests', 'law_families',
+           'law_verdict_summary', 'law_verdict', 'law_points', 'law_forest', 'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -566,20 +569,41 @@ def _law_runs(runs: pd.DataFrame) -> pd.DataFrame:
     has = law.folder.apply(lambda f: (Path(f) / LAW).exists())
     return _need(law[has], "law runs with a law.csv")
 
+LAW_KEYS = ["method", "protocol", "arch", "dataset", "variant"]   # one law group: a family on one model, seeds pooled
+
+def law_protocol(run: dict) -> str:
+    "How a law run drove its saliency where a method has two ways: Hyperflux's 'scheduler' or 'step pressure'."
+    step = run.get("step_pressure")
+    if isinstance(step, (tuple, list)) and len(step): return "step pressure"
+    return "scheduler" if run.get("method") == "hyperflux" else ""
+
+def law_label(method: str, protocol: str = "") -> str:
+    "The name of a law group's family: the method's law family, with its protocol when it has one."
+    family = law_family(method)[0]
+    return f"{family}, {protocol}" if protocol else family
+
+def law_groups(runs: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    "The law runs with a law.csv, one group per method, protocol and model (seeds together), in legend order."
+    law = _law_runs(runs)
+    law = law.assign(protocol=[law_protocol(r) for r in law.to_dict("records")])
+    order = {m: i for i, m in enumerate(method_order(law.method))}
+    groups = [(dict(zip(LAW_KEYS, key)), g) for key, g in law.groupby(LAW_KEYS, sort=False)]
+    return sorted(groups, key=lambda kg: (order[kg[0]["method"]], *(kg[0][k] for k in LAW_KEYS[1:])))
+
 # %% ../nbs/10_report.ipynb #66173efc
 @figure("pruning_law", "The pruning law of each family, ours beside the authors'")
 def pruning_law(runs: pd.DataFrame) -> list[Figure]:
-    "One figure per method with law runs: our minimum saliency against density beside the authors' family files."
-    law = _law_runs(runs)
+    "One figure per family (method and protocol) with law runs: ours beside the authors' files of the family."
     files = authors_law_files()
-    out = []
-    for method in method_order(law.method):
-        g = law[law.method == method]
-        family, authors = law_family(method)
+    out, families = [], {}
+    for key, g in law_groups(runs): families.setdefault((key["method"], key["protocol"]), []).append((key, g))
+    for (method, protocol), groups in families.items():
+        family, authors = law_label(method, protocol), law_family(method)[1]
         sources = {}
-        for (arch, ds), gg in g.groupby(["arch", "dataset"]):
-            name = f"ours · {method_label(method)} · {model_label(arch, ds)} ({_seeds(gg)})"
-            sources[name] = pooled_law(gg.folder, f"ours {method} {arch} {ds}")
+        for key, g in groups:
+            model = model_label(key["arch"], key["dataset"], key["variant"])
+            name = f"ours · {method_label(method)} · {model} ({_seeds(g)})"
+            sources[name] = pooled_law(g.folder, f"ours {method} {key['arch']} {key['dataset']}")
         for stem in authors: sources[f"authors · {AUTHORS_LAW_PANELS[stem]}"] = files[stem]
         with figure_style():
             fig = law_panels_figure(sources, ncols=min(4, len(sources)))
@@ -588,7 +612,8 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
                    f"power law S = c·γ^(−α) fitted on density in (0.5, 50] % (red; grey points outside it), and "
                    f"the breakpoints of the automatically detected regions (dotted). First our runs (seeds "
                    f"pooled), then the authors' measurements of the same family (PAPER B.4, B.5).")
-        out.append(Figure(f"pruning_law-{method}", fig, subtitle=family, caption=caption))
+        suffix = "" if protocol in ("", "scheduler") else "-" + protocol.replace(" ", "_")
+        out.append(Figure(f"pruning_law-{method}{suffix}", fig, subtitle=family, caption=caption))
     return out
 
 @figure("authors_pruning_laws", "The authors' pruning-law data")
@@ -887,15 +912,13 @@ def _alpha_over_seeds(folders) -> str:
 def law_fit_rows(runs: pd.DataFrame) -> list[dict]:
     "Rows of the law-fit table: our law runs and convergence runs, then the authors' data."
     rows = []
-    law = runs_in(runs, "law")
-    if not law.empty:
-        law = law[law.folder.apply(lambda f: (Path(f) / LAW).exists())]
-        order = {m: i for i, m in enumerate(method_order(law.method))}
-        groups = sorted(law.groupby(["method", "arch", "dataset"]), key=lambda kv: (order[kv[0][0]], kv[0][1:]))
-        for (method, arch, ds), g in groups:
-            data = pooled_law(g.folder)
-            rows.append(_fit_row("ours", law_family(method)[0], model_label(arch, ds),
-                                 data.saliency, data.density_pct, per_seed=_alpha_over_seeds(g.folder)))
+    if not runs_in(runs, "law").empty:
+        with contextlib.suppress(NoRuns):
+            for key, g in law_groups(runs):
+                data = pooled_law(g.folder)
+                rows.append(_fit_row("ours", law_label(key["method"], key["protocol"]),
+                                     model_label(key["arch"], key["dataset"], key["variant"]),
+                                     data.saliency, data.density_pct, per_seed=_alpha_over_seeds(g.folder)))
     conv = runs_in(runs, "convergence")
     if not conv.empty:
         conv = conv[conv.pressure.notna()]
@@ -922,6 +945,189 @@ def law_fits(runs: pd.DataFrame) -> list[Table]:
                   "of α, R² in log-log space and the number of points n; v2's quadratic law "
                   "ln S = ln c − α₀ ln γ − α₁ (ln γ)² on every point; for our law runs the seeds are pooled and α over "
                   "single seeds is given too.")]
+
+# %% ../nbs/10_report.ipynb #5e440fc3
+def _or_none(fn, *args):
+    "fn(*args), or None when it raises a HyperfluxError (a fit that cannot be made)."
+    try: return fn(*args)
+    except HyperfluxError: return None
+
+def is_random_control(method: str) -> bool:
+    "Whether `method` ranks weights by the random saliency (the law's negative control)."
+    info = _method_record(method)
+    return info is not None and getattr(info.cls, "saliency", None) == "random"
+
+def _fit_numbers(fit, prefix: str = "") -> dict:
+    "α, its interval, c and R² of a fit as numbers (NaN when there is none)."
+    if fit is None: return {f"{prefix}{k}": math.nan for k in ("alpha", "alpha_lo", "alpha_hi", "c", "r2")}
+    return {f"{prefix}alpha": fit.alpha, f"{prefix}alpha_lo": fit.alpha_ci[0], f"{prefix}alpha_hi": fit.alpha_ci[1],
+            f"{prefix}c": fit.c, f"{prefix}r2": fit.r2}
+
+def _law_test_row(key: dict, g: pd.DataFrame) -> dict:
+    "Every test of one law group, as numbers."
+    datas = [read_law_csv(Path(f) / LAW) for f in g.folder]
+    seed_fits = [_or_none(fit_power_law, d.saliency, d.density_pct) for d in datas]
+    pooled = pooled_law(g.folder)
+    s, d = pooled.saliency, pooled.density_pct
+    quad, pred = _or_none(fit_quadratic_law, s, d), _or_none(law_prediction, s, d)
+    alphas = [f.alpha for f in seed_fits if f is not None]
+    r2s = [f.r2 for f in seed_fits if f is not None]
+    row = dict(key, family=law_label(key["method"], key["protocol"]),
+               model=model_label(key["arch"], key["dataset"], key["variant"]), seeds=len(g), points=len(pooled),
+               min_density_pct=float(d.min()) if len(d) else math.nan,
+               **_fit_numbers(_or_none(fit_power_law, s, d)),
+               alpha_seed_mean=float(np.mean(alphas)) if alphas else math.nan,
+               alpha_seed_std=float(np.std(alphas, ddof=1)) if len(alphas) > 1 else math.nan,
+               seeds_fitted=len(alphas), r2_seed_min=min(r2s) if len(r2s) == len(seed_fits) else math.nan,
+               quadratic_alpha0=quad.alpha0 if quad else math.nan, quadratic_alpha1=quad.alpha1 if quad else math.nan,
+               quadratic_r2=quad.r2 if quad else math.nan,
+               prediction_error_pct=pred.median_error_pct if pred else math.nan,
+               prediction_max_error_pct=pred.max_error_pct if pred else math.nan,
+               acc_at_matched_pct=float(np.nanmean([accuracy_at_density(x) for x in datas])),
+               final_acc_pct=float(g.test_acc_pct.mean()), follows_law=follows_law(seed_fits),
+               random_control=is_random_control(key["method"]))
+    for (lo, hi), fit in alpha_by_region(s, d).items(): row[f"alpha_{lo:g}_{hi:g}"] = fit.alpha if fit else math.nan
+    return row
+
+def _effective(df: pd.DataFrame) -> pd.Series:
+    "Accuracy at matched density at least EFFECTIVE_MARGIN_PP above the random control's on the same model (else NA)."
+    random_acc = df[df.random_control].groupby("model").acc_at_matched_pct.mean()
+    base = df.model.map(random_acc)
+    out = (df.acc_at_matched_pct >= base + EFFECTIVE_MARGIN_PP).astype(object)
+    out[base.isna() | df.acc_at_matched_pct.isna() | df.random_control] = None
+    return out
+
+def law_tests(runs: pd.DataFrame) -> pd.DataFrame:
+    "One row of numbers per law group: fits pooled and per seed, bounds, prediction, accuracy, the verdict."
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # the mean of a group with no accuracy at matched density
+        df = pd.DataFrame([_law_test_row(key, g) for key, g in law_groups(runs)])
+    df["random_acc_at_matched_pct"] = df.model.map(df[df.random_control].groupby("model").acc_at_matched_pct.mean())
+    df["effective"] = _effective(df)
+    df["agree"] = [None if e is None else bool(e) == bool(f) for e, f in zip(df.effective, df.follows_law)]
+    return df
+
+# %% ../nbs/10_report.ipynb #e9ce04fc
+def _num(v, fmt: str = ".3f") -> str:
+    "`v` formatted, or a dash when it is missing."
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+def _yes_no(v) -> str: return "–" if v is None else "yes" if v else "no"
+
+def _alpha_ci(r) -> str:
+    return "not fitted" if math.isnan(r.alpha) else f"{r.alpha:.3f} [{r.alpha_lo:.3f}, {r.alpha_hi:.3f}]"
+
+@table("law_families", "The Neural Pruning Law of each family, tested")
+def law_families(runs: pd.DataFrame) -> list[Table]:
+    "Fits of each law group: pooled, per seed, quadratic, over region bounds, and the prediction error."
+    df = law_tests(runs)
+    shown = pd.DataFrame({
+        "family": df.family, "model / data": df.model, "seeds": df.seeds, "n": df.points,
+        "α (95 % CI)": [_alpha_ci(r) for r in df.itertuples()], "c": [_num(v, ".3g") for v in df.c],
+        "R²": [_num(v, ".4f") for v in df.r2],
+        "α over seeds": [f"{_num(m)} ± {_num(s)}" for m, s in zip(df.alpha_seed_mean, df.alpha_seed_std)],
+        "lowest seed R²": [_num(v, ".4f") for v in df.r2_seed_min],
+        "quadratic R²": [_num(v, ".4f") for v in df.quadratic_r2],
+        "α on (1, 30]": [_num(v) for v in df["alpha_1_30"]], "α on (0.5, 50]": [_num(v) for v in df["alpha_0.5_50"]],
+        "α on (0.2, 70]": [_num(v) for v in df["alpha_0.2_70"]],
+        "prediction error (%)": [_num(v, ".1f") for v in df.prediction_error_pct]})
+    return [Table("law_families", shown,
+                  "The Neural Pruning Law S = c·γ^(−α) of each family and model: fitted on density in (0.5, 50] % "
+                  "with the seeds pooled (95 % interval of α, n points), α over the seeds fitted alone (mean ± std) "
+                  "and the lowest R² of a single seed, v2's quadratic law on every point, α refitted on narrower and "
+                  "wider middle regions, and the median error |γ̂ − γ| / γ of the law fitted on (5, 50] % predicting "
+                  "the minimum saliency on (0.5, 5] %.", data=df)]
+
+def law_verdict_summary(df: pd.DataFrame) -> str:
+    "The verdict of `law_tests` in one paragraph of numbers."
+    judged = df[~df.random_control]
+    follows = judged[judged.follows_law]
+    ctrl = df[df.random_control]
+    known = judged[judged.agree.notna()]
+    parts = [f"{len(follows)} of {len(judged)} family × model groups follow the law (R² ≥ {LAW_MIN_R2:g} in region 2 "
+             f"on every seed)" + (f": {', '.join(sorted(set(follows.family)))}" if len(follows) else "")]
+    if len(ctrl):
+        lowest = _num(ctrl.r2_seed_min.min(), ".3f")
+        parts.append(f"the random control {'does' if ctrl.follows_law.all() else 'does not'} in "
+                     f"{int(ctrl.follows_law.sum())} of {len(ctrl)} (lowest seed R² {lowest})")
+    if len(known):
+        parts.append(f"being effective (accuracy at {MATCHED_DENSITY_PCT:g} % density at least "
+                     f"{EFFECTIVE_MARGIN_PP:g} pp above random's) and following the law agree in "
+                     f"{int(known.agree.sum())} of {len(known)} groups")
+    return "; ".join(parts) + "."
+
+@table("law_verdict", "The Neural Pruning Law: the verdict")
+def law_verdict(runs: pd.DataFrame) -> list[Table]:
+    "Per law group: does it follow the law on every seed, is it effective against random, do the two agree."
+    df = law_tests(runs)
+    shown = pd.DataFrame({
+        "family": df.family, "model / data": df.model, "lowest seed R²": [_num(v, ".4f") for v in df.r2_seed_min],
+        f"follows the law (R² ≥ {LAW_MIN_R2:g}, every seed)": [_yes_no(v) for v in df.follows_law],
+        f"accuracy at {MATCHED_DENSITY_PCT:g} % (%)": [_num(v, ".2f") for v in df.acc_at_matched_pct],
+        "random's (%)": [_num(v, ".2f") for v in df.random_acc_at_matched_pct],
+        f"effective (≥ random + {EFFECTIVE_MARGIN_PP:g} pp)": ["control" if r else _yes_no(e)
+                                                               for r, e in zip(df.random_control, df.effective)],
+        "agree": [_yes_no(v) for v in df.agree]})
+    cols = ["family", "method", "protocol", "model", "seeds", "r2_seed_min", "follows_law", "acc_at_matched_pct",
+            "random_acc_at_matched_pct", "random_control", "effective", "agree", "final_acc_pct", "min_density_pct"]
+    return [Table("law_verdict", shown, law_verdict_summary(df) + " Accuracy at matched density is read from each "
+                  "run's law.csv, linear in log density between its steps, and averaged over seeds.", data=df[cols])]
+
+@table("law_points", "The Neural Pruning Law: every measured point")
+def law_points(runs: pd.DataFrame) -> list[Table]:
+    "Every law.csv point of every law run, tidy (the CSV); the shown table counts them per group."
+    frames = []
+    for key, g in law_groups(runs):
+        for r in g.itertuples():
+            one = pd.read_csv(Path(r.folder) / LAW)
+            frames.append(one.assign(family=law_label(key["method"], key["protocol"]), **key, seed=r.seed,
+                                     run=Path(r.folder).name))
+    points = pd.concat(frames, ignore_index=True)
+    first = ["family", *LAW_KEYS, "seed", "run"]
+    points = points[first + [c for c in points.columns if c not in first]]
+    shown = (points.groupby(["family", "arch", "dataset", "variant"], sort=False)
+             .agg(seeds=("seed", "nunique"), points=("density_pct", "size"), lowest_density_pct=("density_pct", "min"))
+             .reset_index())
+    return [Table("law_points", shown, "Every point of every law run (law_points.csv: one row per pruning step or "
+                  "epoch, with its run, seed, minimum saliency, density and accuracy); this table counts them.",
+                  data=points)]
+
+# %% ../nbs/10_report.ipynb #c857f403
+def _authors_alpha_rows() -> list[dict]:
+    "α of each of the authors' law files, fitted on region 2 as ours are."
+    rows = []
+    for stem, path in authors_law_files().items():
+        data = read_law_csv(path)
+        fit = _or_none(fit_power_law, data.saliency, data.density_pct)
+        rows.append(dict(label=f"authors · {AUTHORS_LAW_PANELS[stem]}", **_fit_numbers(fit), method=None,
+                         follows_law=fit is not None and fit.r2 >= LAW_MIN_R2))
+    return rows
+
+@figure("law_forest", "α of every family, ours beside the authors'")
+def law_forest(runs: pd.DataFrame) -> list[Figure]:
+    "α with its 95 % interval per family and model (filled: R² ≥ LAW_MIN_R2 on every seed), then the authors' files."
+    df = law_tests(runs)
+    rows = [dict(label=f"{r.family} · {r.model}", alpha=r.alpha, alpha_lo=r.alpha_lo, alpha_hi=r.alpha_hi,
+                 method=r.method, follows_law=r.follows_law) for r in df.itertuples()] + _authors_alpha_rows()
+    rows = [r for r in rows if not math.isnan(r["alpha"])]
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(8.5, 0.28 * len(rows) + 1.4))
+        for i, r in enumerate(rows):
+            color = color_of(r["method"]) if r["method"] else "k"
+            ax.errorbar(r["alpha"], i, xerr=[[r["alpha"] - r["alpha_lo"]], [r["alpha_hi"] - r["alpha"]]], fmt="none",
+                        ecolor=color, elinewidth=1.2, capsize=2)
+            ax.plot(r["alpha"], i, "o", ms=6, color=color, mfc=color if r["follows_law"] else "white")
+        ax.set_yticks(range(len(rows)), [r["label"] for r in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("α of S = c·γ^(−α) on density (0.5, 50] % (95 % interval)")
+        ax.set_title(f"Neural Pruning Law exponents (filled: R² ≥ {LAW_MIN_R2:g} on every seed)", fontsize=9)
+        fig.tight_layout()
+    return [Figure("law_forest", fig,
+                   "The exponent α of every law group with its 95 % interval (seeds pooled), coloured by family; "
+                   f"filled markers follow the law (R² ≥ {LAW_MIN_R2:g} in region 2 on every seed, for the authors' "
+                   "single files on that file), hollow ones do not. Below our groups, the authors' seven files fitted "
+                   "the same way.")]
 
 # %% ../nbs/10_report.ipynb #0314a20f
 def _rel(path: Path, base: Path) -> str: return str(Path(path).relative_to(base))   # `path` relative to `base`
