@@ -449,6 +449,11 @@ def plot_law(ax,                                   # matplotlib axes to draw on
             ):
     "Log-log scatter of density against minimum saliency, three regions coloured, with the fitted power law."
     s, d = _positive(saliency, density_pct)
+    if title: ax.set_title(title)
+    if len(s) == 0:   # e.g. a signed saliency whose every threshold is negative: nothing to draw in log-log
+        ax.text(0.5, 0.5, "no point with positive saliency:\nnothing to draw in log-log space", ha="center",
+                va="center", transform=ax.transAxes, fontsize="small")
+        return ax
     if fit is None:
         try: fit = fit_power_law(s, d, region or DEFAULT_REGION)
         except HyperfluxError: fit = None
@@ -467,7 +472,6 @@ def plot_law(ax,                                   # matplotlib axes to draw on
             ax.axhline(b, color="k", ls=":", lw=1, label="detected bounds" if i == 0 else None)
     ax.set_xscale("log"); ax.set_yscale("log")
     ax.set_xlabel("minimum saliency γ"); ax.set_ylabel("density (%)")
-    if title: ax.set_title(title)
     ax.grid(True, which="major", alpha=0.5)
     ax.legend(fontsize="x-small", loc="lower left")  # decreasing data leave that corner nearly empty
     return ax
