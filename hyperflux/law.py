@@ -397,15 +397,18 @@ def alpha_by_region(saliency,                                     # minimum sali
         except HyperfluxError: out[check_region(region)] = None
     return out
 
-def accuracy_at_density(data: LawData,    # a run's law measurements with their accuracy column
-                        density_pct: float = MATCHED_DENSITY_PCT, # where to read the accuracy
+def accuracy_at_density(density_pct,     # density in percent of each recorded step (every row, whatever its saliency)
+                        test_acc_pct,    # test accuracy in percent at each of them
+                        at_pct: float = MATCHED_DENSITY_PCT, # where to read the accuracy
                        ) -> float:
-    "Test accuracy at `density_pct`, linear in log density between the recorded points (NaN outside them)."
-    if data.test_acc_pct is None: return math.nan
-    order = np.argsort(data.density_pct)
-    x, y = np.log(data.density_pct[order]), data.test_acc_pct[order]
-    if not (x[0] <= math.log(density_pct) <= x[-1]): return math.nan
-    return float(np.interp(math.log(density_pct), x, y))
+    "Test accuracy at density `at_pct`, linear in log density between the recorded points (NaN outside them)."
+    d, acc = np.asarray(density_pct, dtype=float), np.asarray(test_acc_pct, dtype=float)
+    keep = np.isfinite(d) & np.isfinite(acc) & (d > 0)
+    if not keep.any(): return math.nan
+    order = np.argsort(d[keep])
+    x, y = np.log(d[keep][order]), acc[keep][order]
+    if not (x[0] <= math.log(at_pct) <= x[-1]): return math.nan
+    return float(np.interp(math.log(at_pct), x, y))
 
 def follows_law(fits: Sequence[PowerLawFit | None], # one region-2 fit per seed (None: could not be fitted)
                 min_r2: float = LAW_MIN_R2,         # the threshold every seed must reach
