@@ -602,7 +602,7 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
         sources = {}
         for key, g in groups:
             model = model_label(key["arch"], key["dataset"], key["variant"])
-            name = f"ours · {method_label(method)} · {model} ({_seeds(g)})"
+            name = f"ours · {method_label(method)}\n{model} ({_seeds(g)})"   # two lines: panels sit side by side
             sources[name] = pooled_law(g.folder, f"ours {method} {key['arch']} {key['dataset']}")
         for stem in authors: sources[f"authors · {AUTHORS_LAW_PANELS[stem]}"] = files[stem]
         with figure_style():
