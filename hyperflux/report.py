@@ -33,11 +33,12 @@ __all__ = ['MODEL_KEYS', 'FIGURES', 'TABLES', 'LAW_KEYS', 'budget_variant', 'rea
            'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table', 'evaluated_on', 'accuracy_name',
            'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking', 'layerwise_density',
            'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback', 'pressure_law',
-           'law_family', 'pooled_law', 'law_protocol', 'law_label', 'law_groups', 'pruning_law', 'authors_pruning_laws',
-           'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary',
-           'accuracy_table', 'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline', 'landing_checks', 'landing',
-           'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'is_random_control', 'law_tests', 'law_families',
-           'law_verdict_summary', 'law_verdict', 'law_points', 'law_forest', 'build_report', 'write_figures_readme']
+           'law_family', 'pooled_law', 'pool_law_data', 'law_protocol', 'law_label', 'law_groups', 'pruning_law',
+           'authors_pruning_laws', 'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy',
+           'accuracy_summary', 'accuracy_table', 'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline',
+           'landing_checks', 'landing', 'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'is_random_control',
+           'law_tests', 'law_families', 'law_verdict_summary', 'law_verdict', 'law_points', 'law_forest',
+           'build_report', 'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -553,7 +554,10 @@ def law_family(method: str) -> tuple[str, list[str]]:
 
 def pooled_law(folders: Iterable[str | Path], label: str = "") -> LawData:
     "The law.csv points of several runs (e.g. seeds) as one LawData."
-    parts = [read_law_csv(Path(f) / LAW) for f in folders]
+    return pool_law_data([read_law_csv(Path(f) / LAW) for f in folders], label)
+
+def pool_law_data(parts: list[LawData], label: str = "") -> LawData:
+    "Several LawData (e.g. one per seed, already read) as one."
     def cat(name):
         "The column `name` of every part, joined (None when a part lacks it)."
         if any(getattr(p, name) is None for p in parts): return None
@@ -968,7 +972,7 @@ def _law_test_row(key: dict, g: pd.DataFrame) -> dict:
     datas = [read_law_csv(Path(f) / LAW) for f in g.folder]
     raw = [pd.read_csv(Path(f) / LAW) for f in g.folder]   # every step, negative saliencies included
     seed_fits = [_or_none(fit_power_law, d.saliency, d.density_pct) for d in datas]
-    pooled = pooled_law(g.folder)
+    pooled = pool_law_data(datas)
     s, d = pooled.saliency, pooled.density_pct
     quad, pred = _or_none(fit_quadratic_law, s, d), _or_none(law_prediction, s, d)
     alphas = [f.alpha for f in seed_fits if f is not None]
