@@ -144,6 +144,7 @@ def check_resources(value,       # a `resources:` mapping of the sweep file (Non
 def run_resources(sweep: dict,                 # from read_sweep
                   profile: str,                # a profile name
                   source: str = "paper.yaml",  # the file name, for errors
+                  specs: list[RunSpec] | None = None,  # the profile expanded already (default: expand it here)
                  ) -> dict[str, dict]:
     "RunSpec.key -> the resources of that run: `default_resources`, the profile's `resources:`, its entry's."
     p = profile_settings(sweep, profile, source)
@@ -154,7 +155,7 @@ def run_resources(sweep: dict,                 # from read_sweep
     # the runs as the sweep resolves them (dependencies included); each carries its entry's resources
     return {spec.key: {**default_resources(spec.config), **base,
                        **check_resources(spec.resources, f"{source}, profile {profile}")}
-            for spec in profile_runs(sweep, profile, source)}
+            for spec in (profile_runs(sweep, profile, source) if specs is None else specs)}
 
 def override_resources(resources: dict, options: dict, flags: dict | None = None) -> dict:
     "`resources` with the `--slurm-*` flags that override a resource applied (`flags`: SLURM_OPTIONS)."
@@ -559,7 +560,7 @@ def cost_table(sweep_file: str | Path | None = None,   # default paper.yaml
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in profiles or list(sweep["profiles"]):
         specs = profile_runs(sweep, name, path.name)
-        cost = profile_cost(specs, run_resources(sweep, name, path.name))
+        cost = profile_cost(specs, run_resources(sweep, name, path.name, specs))
         device = "/".join(sorted(cost["devices"])) or "?"
         row = [name, str(cost["runs"]), f"{cost['epochs']:,}", device, _hours(cost["device_hours"])]
         row += [_hours(hours_on(cost, n)) for n in devices]

@@ -493,7 +493,7 @@ def submit_profile(profile: str,               # profile of the sweep file
     say, slurm = _printer(out), {k: v for k, v in (slurm or {}).items() if v is not None}
     sweep = read_sweep(paths.sweep_file)
     specs = profile_runs(sweep, profile, paths.sweep_file.name)
-    resources = run_resources(sweep, profile, paths.sweep_file.name)
+    resources = run_resources(sweep, profile, paths.sweep_file.name, specs)   # the profile expanded once
     _cancel_stuck(specs, paths, say)
     arrays, left_out = plan_submissions(specs, paths.runs_dir, resources, slurm)
     logs = Path(slurm.get("slurm_logs") or paths.runs_dir / ".submitit")
