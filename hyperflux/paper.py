@@ -25,12 +25,13 @@ from .sweep import (STUDIES_FOLDER, RunSpec, default_figures_dir, default_runs_d
                              published_profiles, read_sweep)
 
 # %% auto #0
-__all__ = ['FIGURES_INDEX', 'REPORT_RESOURCES', 'PaperPaths', 'is_published', 'provenance', 'engine_versions',
+__all__ = ['FIGURES_INDEX', 'REFERENCE_FOLDER', 'REPORT_RESOURCES', 'PaperPaths', 'is_published', 'provenance', 'engine_versions',
            'publication_problems', 'foreign_runs', 'describe_foreign_runs', 'package_fingerprint', 'report_fingerprint',
            'report_is_current', 'build_manifest', 'refresh_results_page', 'run_profile', 'finished_since',
            'report_lock', 'report_profile', 'wait_for_elsewhere', 'paper', 'figures_folders', 'figures_index_row',
-           'write_figures_index', 'refresh_figures_index', 'ReportJob', 'report_resources', 'submit_report',
-           'fit_report', 'submit_profile', 'add_commands', 'list_runs', 'format_profiles', 'paper_command']
+           'write_figures_index', 'refresh_figures_index', 'refresh_reference_figures', 'ReportJob', 'report_resources',
+           'submit_report', 'fit_report', 'submit_profile', 'add_commands', 'list_runs', 'format_profiles',
+           'paper_command']
 
 # %% ../nbs/09b_paper.ipynb #739e5c6e
 @dataclass
@@ -139,6 +140,8 @@ def report_is_current(figures_dir: Path, fingerprint: str) -> bool:
     return all((figures_dir / f).exists() for f in files) and (figures_dir / "README.md").exists()
 
 # %% ../nbs/09b_paper.ipynb #1f49db61
+def _utc_now() -> str: return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")   # manifests' date_utc
+
 def build_manifest(profile: str, command: str, paths: PaperPaths, jobs: int, results: list[RunResult],
                    seconds: float) -> dict:
     "The manifest of a report, before its figures and tables are added."
@@ -147,7 +150,7 @@ def build_manifest(profile: str, command: str, paths: PaperPaths, jobs: int, res
     runs = [dict(folder=r.folder.name, label=r.spec.label(), studies=list(r.spec.studies), status=r.status,
                  seconds=round(r.seconds, 1), engine_version=versions.get(r.folder.name),
                  **({"error": r.error} if r.error else {})) for r in results]
-    return dict(command=command, profile=profile, date_utc=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    return dict(command=command, profile=profile, date_utc=_utc_now(),
                 **prov, publishable=not problems, not_publishable_because=problems,
                 sweep_file=_display_path(paths.sweep_file), runs_dir=_display_path(paths.runs_dir), jobs=jobs,
                 sweep_seconds=round(seconds, 1), counts=status_counts(results), runs=runs)
@@ -317,6 +320,7 @@ def paper(profile: str = "cpu",         # profile of the sweep file
     command = command or f"hyperflux paper --profile {profile} --jobs {jobs}"
     manifest = build_manifest(profile, command, paths, jobs, results, seconds)
     status |= report_profile(profile, paths, results, manifest, out)
+    if ref := refresh_reference_figures(paths, command, out): say(f"paper: reference figures in {_display_path(ref)}/")
     if index := refresh_figures_index(paths): say(f"paper: the index of every figures folder is {_display_path(index)}")
     if _publishes(profile, paths): say(f"paper: executed the results page {_display_path(refresh_results_page())}")
     say(f"paper: figures, tables and manifest.json in {_display_path(paths.figures_dir)}/ "
@@ -325,7 +329,8 @@ def paper(profile: str = "cpu",         # profile of the sweep file
 
 # %% ../nbs/09b_paper.ipynb #d6d6e399
 FIGURES_INDEX = "README.md"   # figures/README.md
-_KIND_ORDER = {"headline": 0, "side study": 1, "record": 2}
+_KIND_ORDER = {"headline": 0, "side study": 1, "reference": 2, "record": 3}
+REFERENCE_FOLDER = "reference"   # figures/reference/: figures of shipped data alone, drawn once for every profile
 
 def _first_sentence(text: str, limit: int = 220) -> str:
     "The first sentence of `text` on one line, cut to `limit` characters, with `|` escaped for a Markdown table."
@@ -348,6 +353,10 @@ def figures_folders(root: Path) -> list[Path]:
     studies = Path(root) / STUDIES_FOLDER
     return top + (sorted(p for p in studies.iterdir() if p.is_dir()) if studies.is_dir() else [])
 
+def _commit_text(m: dict) -> str:
+    "The short commit of a manifest, marked when the tree had uncommitted changes."
+    return (m.get("git_commit") or "unknown")[:8] + (" (uncommitted changes)" if m.get("git_dirty") else "")
+
 def _verdict(m: dict) -> str:
     "Whether a manifest says its figures can be published, and why not."
     if "publishable" not in m: return "not checked (made before the check)"
@@ -360,14 +369,17 @@ def figures_index_row(folder: Path, root: Path, sweep: dict) -> dict:
     link = f"{rel}/README.md" if (folder / "README.md").is_file() else f"{rel}/"
     if not m: return dict(folder=f"[{rel}/]({link})", kind="record", what=_readme_summary(folder), runs="",
                           commit="", made="", publishable="")
+    if m.get("kind") == "reference":
+        return dict(folder=f"[{rel}/]({link})", kind="reference", what="figures of the reference data shipped in "
+                    "hyperflux/reference/ alone (the authors' measurements), drawn once for every profile", runs="",
+                    commit=_commit_text(m), made=str(m.get("date_utc", ""))[:10], publishable=_verdict(m))
     name, counts = m.get("profile", folder.name), m.get("counts", {})
     described = sweep["profiles"].get(name)
     what = _first_sentence(described.get("description", "")) if isinstance(described, dict) else \
         f"(profile {name!r} is no longer in the sweep file)"
-    commit = (m.get("git_commit") or "unknown")[:8] + (" (uncommitted changes)" if m.get("git_dirty") else "")
     return dict(folder=f"[{rel}/]({rel}/README.md)", kind="headline" if name in published_profiles(sweep)
                 else "side study", what=what, runs=f"{counts.get('done', 0) + counts.get('skipped', 0)} of "
-                f"{sum(counts.values())}", commit=commit, made=str(m.get("date_utc", ""))[:10], publishable=_verdict(m))
+                f"{sum(counts.values())}", commit=_commit_text(m), made=str(m.get("date_utc", ""))[:10], publishable=_verdict(m))
 
 def write_figures_index(root: Path, sweep_file: Path) -> Path:
     "Write root/README.md: one row per figures folder (headline results first), from the manifests and the sweep file."
@@ -387,11 +399,31 @@ def write_figures_index(root: Path, sweep_file: Path) -> Path:
     atomic_write(path, "\n".join(lines) + "\n")
     return path
 
-def refresh_figures_index(paths: PaperPaths) -> Path | None:
-    "Rewrite the figures index when this call drew inside figures_root() (not into a folder of its own choosing)."
+def _draws_in_root(paths: PaperPaths) -> Path | None:
+    "figures_root() when this call draws inside it (not into a folder of its own choosing), else None."
     root = figures_root().resolve()
-    if root not in paths.figures_dir.resolve().parents or not root.is_dir(): return None
-    return write_figures_index(root, paths.sweep_file)
+    return root if root in paths.figures_dir.resolve().parents and root.is_dir() else None
+
+def refresh_figures_index(paths: PaperPaths) -> Path | None:
+    "Rewrite the figures index when this call drew inside figures_root()."
+    return write_figures_index(root, paths.sweep_file) if (root := _draws_in_root(paths)) else None
+
+def refresh_reference_figures(paths: PaperPaths, command: str, out=None) -> Path | None:
+    "Draw the reference figures (shipped data, no runs) once into figures/reference/, unless they are current."
+    from hyperflux.report import build_reference, write_figures_readme
+    if not (root := _draws_in_root(paths)): return None
+    folder, fingerprint = root / REFERENCE_FOLDER, package_fingerprint()
+    if report_is_current(folder, fingerprint): return folder
+    with report_lock(PaperPaths(paths.sweep_file, paths.runs_dir, folder, paths.notebooks), _printer(out)):
+        if report_is_current(folder, fingerprint): return folder   # another make paper drew them meanwhile
+        prov = provenance()
+        problems = publication_problems(prov, {})
+        manifest = dict(kind="reference", command=command, date_utc=_utc_now(), **prov, publishable=not problems,
+                        not_publishable_because=problems, **build_reference(folder, out=out),
+                        report_fingerprint=fingerprint)
+        atomic_write_json(folder / "manifest.json", manifest)
+        write_figures_readme(folder, manifest)
+    return folder
 
 # %% ../nbs/09b_paper.ipynb #c1a0b002
 REPORT_RESOURCES = dict(gpus=0, cpus=2, mem_gb=8.0, time_min=60, nodes=1, partition=None)   # the report job

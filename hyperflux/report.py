@@ -28,17 +28,18 @@ from .models import arch_label
 from .runfolder import FINAL, LAW, LAYERS, METRICS, PARAMS, read_json
 
 # %% auto #0
-__all__ = ['MODEL_KEYS', 'FIGURES', 'TABLES', 'LAW_KEYS', 'budget_variant', 'read_run', 'load_runs', 'runs_in', 'load_metrics',
-           'method_label', 'model_label', 'variant_stem', 'method_order', 'color_of', 'sparsity_axis', 'figure_style',
-           'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table', 'evaluated_on', 'accuracy_name',
-           'per_model', 'accuracy_vs_sparsity', 'two_stages', 'scheduler_tracking', 'layerwise_density',
-           'implicit_regrowth', 'convergence', 'authors_lenet_pressure', 'fit_with_fallback', 'pressure_law',
-           'law_family', 'pooled_law', 'pool_law_data', 'law_protocol', 'law_label', 'law_groups', 'pruning_law',
-           'authors_pruning_laws', 'bottleneck', 'markdown_table', 'latex_escape', 'latex_table', 'reported_accuracy',
-           'accuracy_summary', 'accuracy_table', 'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline',
-           'landing_checks', 'landing', 'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'is_random_control',
-           'law_tests', 'law_families', 'law_verdict_summary', 'law_verdict', 'law_points', 'law_forest',
-           'build_report', 'write_figures_readme']
+__all__ = ['MODEL_KEYS', 'FIGURES', 'TABLES', 'REFERENCE_FIGURES', 'LAW_KEYS', 'budget_variant', 'read_run', 'load_runs',
+           'runs_in', 'load_metrics', 'method_label', 'model_label', 'variant_stem', 'method_order', 'color_of',
+           'sparsity_axis', 'figure_style', 'shade_regrowth', 'NoRuns', 'Figure', 'Table', 'figure', 'table',
+           'reference_figure', 'evaluated_on', 'accuracy_name', 'per_model', 'accuracy_vs_sparsity', 'two_stages',
+           'scheduler_tracking', 'layerwise_density', 'implicit_regrowth', 'convergence', 'authors_lenet_pressure',
+           'fit_with_fallback', 'pressure_law', 'law_family', 'pooled_law', 'pool_law_data', 'law_protocol',
+           'law_label', 'law_groups', 'pruning_law', 'authors_pruning_laws', 'bottleneck', 'markdown_table',
+           'latex_escape', 'latex_table', 'reported_accuracy', 'accuracy_summary', 'accuracy_table',
+           'accuracy_by_sparsity', 'versus_best', 'versus_best_baseline', 'landing_checks', 'landing',
+           'versus_best_baseline_figure', 'law_fit_rows', 'law_fits', 'is_random_control', 'law_tests', 'law_families',
+           'law_verdict_summary', 'law_verdict', 'law_points', 'law_forest', 'build_report', 'build_reference',
+           'write_figures_readme']
 
 # %% ../nbs/10_report.ipynb #8f72f2c6
 def _achieved_sparsity(final: dict) -> float:
@@ -172,6 +173,7 @@ class Table:
 
 FIGURES = Registry("figure")   # name -> (title, function(runs) -> [Figure]), drawn in registration order
 TABLES = Registry("table")     # name -> (title, function(runs) -> [Table])
+REFERENCE_FIGURES = Registry("reference figure")   # name -> (title, function() -> [Figure]): shipped data, no runs
 
 def _register(registry: Registry, name: str, title: str):
     "A decorator that registers a figure or table function in `registry` under `name`."
@@ -182,6 +184,7 @@ def _register(registry: Registry, name: str, title: str):
 
 def figure(name: str, title: str): return _register(FIGURES, name, title)   # register a figure function
 def table(name: str, title: str): return _register(TABLES, name, title)     # register a table function
+def reference_figure(name: str, title: str): return _register(REFERENCE_FIGURES, name, title)   # drawn once, no runs
 
 def _need(df: pd.DataFrame, what: str) -> pd.DataFrame:
     "`df`, or NoRuns when it is empty."
@@ -620,8 +623,8 @@ def pruning_law(runs: pd.DataFrame) -> list[Figure]:
         out.append(Figure(f"pruning_law-{method}{suffix}", fig, subtitle=family, caption=caption))
     return out
 
-@figure("authors_pruning_laws", "The authors' pruning-law data")
-def authors_pruning_laws(runs: pd.DataFrame) -> list[Figure]:
+@reference_figure("authors_pruning_laws", "The authors' pruning-law data")
+def authors_pruning_laws() -> list[Figure]:
     "The authors' seven Neural Pruning Law files, one panel each (shipped reference data; needs no runs)."
     files = authors_law_files()
     with figure_style():
@@ -1181,7 +1184,7 @@ def build_report(folders: Iterable,         # finished run folders: paths or (pa
     "Draw every figure and table the runs support; return {'figures': [...], 'tables': [...]} entries."
     figures_dir = Path(figures_dir)
     (figures_dir / "tables").mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: None) if out is False else (lambda msg: print(msg, file=out or sys.stdout, flush=True))
+    say = _sayer(out)
     previous, runs = _previous_files(figures_dir), load_runs(folders)
     if (split := evaluated_on(runs)) != "test": say(f"report: accuracy is {split} accuracy (data option validation)")
     entries = {"figures": [], "tables": []}
@@ -1189,10 +1192,32 @@ def build_report(folders: Iterable,         # finished run folders: paths or (pa
         for name, (title, fn) in registry.items():
             entries[kind] += _emit(kind[:-1], name, title, fn, runs,
                                    lambda item, t: save(item, t, figures_dir), say)
+    _remove_stale(figures_dir, previous, entries)
+    return entries
+
+def build_reference(figures_dir: str | Path,   # where the reference figures go (make paper: figures/reference/)
+                    out=None,                  # where to print progress (default stdout; False: silent)
+                   ) -> dict:
+    "Draw every reference figure (shipped data, no runs) into `figures_dir`; return its manifest entries."
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    say, previous = _sayer(out), _previous_files(figures_dir)
+    save = lambda item, title: _save_figure(item, title, figures_dir)
+    entries = {"figures": [e for name, (title, fn) in REFERENCE_FIGURES.items()
+                           for e in _emit("reference figure", name, title, lambda _: fn(), None, save, say)],
+               "tables": []}
+    _remove_stale(figures_dir, previous, entries)
+    return entries
+
+def _sayer(out):
+    "A function that prints one progress line to `out` (default stdout; False: nowhere)."
+    return (lambda msg: None) if out is False else (lambda msg: print(msg, file=out or sys.stdout, flush=True))
+
+def _remove_stale(figures_dir: Path, previous: set[str], entries: dict):
+    "Delete the files the previous report listed that this one did not make."
     made = {f for e in entries["figures"] + entries["tables"] for f in e["files"]}
     for stale in sorted(previous - made):
         with contextlib.suppress(OSError): (figures_dir / stale).unlink()
-    return entries
 
 # %% ../nbs/10_report.ipynb #4ecca33b
 def _readme_header(m: dict) -> list[str]:
@@ -1203,6 +1228,11 @@ def _readme_header(m: dict) -> list[str]:
         lines += [f"> **Not publishable**: {reasons}. Publish only figures made by `make paper` from a clean tree "
                   "whose runs all carry the current engine version.", ""]
     dirty = " (with uncommitted changes)" if m.get("git_dirty") else ""
+    if m.get("kind") == "reference":
+        return lines + [f"Drawn by `{m.get('command', 'hyperflux paper')}` on {m.get('date_utc')} at git commit "
+                        f"`{(m.get('git_commit') or 'unknown')[:12]}`{dirty} from the reference data shipped in "
+                        "`hyperflux/reference/` alone, no runs: drawn here once rather than into every profile's folder, "
+                        "and again by `make paper` only when the package changes.", ""]
     lines += [f"Made by `{m.get('command', 'hyperflux paper')}` (profile `{m.get('profile')}`) on {m.get('date_utc')} "
               f"at git commit `{(m.get('git_commit') or 'unknown')[:12]}`{dirty}, engine version "
               f"`{m.get('engine_version', 'unknown')}`, from the run folders in `{m.get('runs_dir')}/` and the "

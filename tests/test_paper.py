@@ -29,7 +29,7 @@ from hyperflux.sweep import RunSpec, canonical_config, load_profile, published_p
 
 SWEEP = ROOT / "paper.yaml"
 FAMILIES = ["accuracy_vs_sparsity", "two_stages", "scheduler_tracking", "layerwise_density", "implicit_regrowth",
-            "convergence", "pressure_law", "pruning_law", "authors_pruning_laws", "bottleneck"]
+            "convergence", "pressure_law", "pruning_law", "bottleneck"]
 TABLES = ["accuracy", "accuracy_by_sparsity", "law_fits"]
 
 
@@ -118,9 +118,14 @@ def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
     n = len(load_profile("smoke", SWEEP))
     assert f"{n} runs: {n} done, 0 skipped" in res.stdout, res.stdout
     figures = tmp_path / "figures" / "studies" / "smoke"   # each profile draws into its own folder
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["README.md", "studies"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["README.md", "reference", "studies"]
     index = (tmp_path / "figures" / "README.md").read_text()   # the figures index names the side study
     assert "| [studies/smoke/](studies/smoke/README.md) | side study |" in index, index
+    assert "| [reference/](reference/README.md) | reference |" in index, index
+    reference = tmp_path / "figures" / "reference"   # the authors' law figure: drawn once, not in every profile
+    assert [e["name"] for e in json.loads((reference / "manifest.json").read_text())["figures"]] == \
+        ["authors_pruning_laws"]
+    assert (reference / "authors_pruning_laws.png").stat().st_size > 1000
     assert _git_status() == status_before   # the results page and the published figures are untouched
     manifest = json.loads((figures / "manifest.json").read_text())
     made = {e["name"] for e in manifest["figures"] if e["status"] == "made"}
@@ -137,7 +142,7 @@ def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
     assert isinstance(manifest["publishable"], bool) and isinstance(manifest["not_publishable_because"], list)
     assert (figures / "README.md").exists()
     before = _finished(tmp_path / "runs")
-    files = {p: p.stat().st_mtime_ns for p in figures.rglob("*") if p.is_file()}
+    files = {p: p.stat().st_mtime_ns for folder in (figures, reference) for p in folder.rglob("*") if p.is_file()}
     assert len(before) == n
 
     old = tmp_path / "runs" / "hyperflux-lenet300-digits-0ld0ld00"   # a run folder of an earlier engine
@@ -150,7 +155,7 @@ def test_smoke_end_to_end_then_nothing_to_do(venv_bin, tmp_path):
     assert "1 run folder(s) were written by another engine version and are not used" in again.stdout, again.stdout
     assert "hyperflux-lenet300-digits-0ld0ld00 (no engine version)" in again.stdout, again.stdout
     assert _finished(tmp_path / "runs") == before
-    assert {p: p.stat().st_mtime_ns for p in figures.rglob("*") if p.is_file()} == files   # nothing redrawn
+    assert {p: p.stat().st_mtime_ns for p in files} == files   # nothing redrawn, the reference figures included
     assert time.time() - start < 60
 
 
