@@ -379,7 +379,8 @@ def figures_index_row(folder: Path, root: Path, sweep: dict) -> dict:
         f"(profile {name!r} is no longer in the sweep file)"
     return dict(folder=f"[{rel}/]({rel}/README.md)", kind="headline" if name in published_profiles(sweep)
                 else "side study", what=what, runs=f"{counts.get('done', 0) + counts.get('skipped', 0)} of "
-                f"{sum(counts.values())}", commit=_commit_text(m), made=str(m.get("date_utc", ""))[:10], publishable=_verdict(m))
+                f"{sum(counts.values())}", commit=_commit_text(m), made=str(m.get("date_utc", ""))[:10],
+                publishable=_verdict(m))
 
 def write_figures_index(root: Path, sweep_file: Path) -> Path:
     "Write root/README.md: one row per figures folder (headline results first), from the manifests and the sweep file."

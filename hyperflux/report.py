@@ -1231,8 +1231,8 @@ def _readme_header(m: dict) -> list[str]:
     if m.get("kind") == "reference":
         return lines + [f"Drawn by `{m.get('command', 'hyperflux paper')}` on {m.get('date_utc')} at git commit "
                         f"`{(m.get('git_commit') or 'unknown')[:12]}`{dirty} from the reference data shipped in "
-                        "`hyperflux/reference/` alone, no runs: drawn here once rather than into every profile's folder, "
-                        "and again by `make paper` only when the package changes.", ""]
+                        "`hyperflux/reference/` alone, no runs: drawn here once rather than into every profile's "
+                        "folder, and again by `make paper` only when the package changes.", ""]
     lines += [f"Made by `{m.get('command', 'hyperflux paper')}` (profile `{m.get('profile')}`) on {m.get('date_utc')} "
               f"at git commit `{(m.get('git_commit') or 'unknown')[:12]}`{dirty}, engine version "
               f"`{m.get('engine_version', 'unknown')}`, from the run folders in `{m.get('runs_dir')}/` and the "
