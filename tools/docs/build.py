@@ -121,8 +121,8 @@ class exec_all_cells(exec_show_docs_imports_only):
 
     def __call__(self, cell):
         if cell.cell_type != "code" or not hasattr(self, "k") or self.skip(cell): return
-        # a cell that starts another IPython shell (this notebook's tests do) takes `__main__` over, and `show_doc`
-        # then resolves the annotations of the notebook's classes in the wrong namespace: give it back first
+        # a cell that starts another IPython shell (the tests in nbs/91_docs.ipynb do) takes `__main__` over, and
+        # `show_doc` then resolves the annotations of the notebook's classes in the wrong namespace: give it back first
         sys.modules["__main__"] = self.k.user_module
         self.k.cell(cell)
         if (e := self.k.exc) is None: return
