@@ -16,7 +16,7 @@ help:
 	@echo "make test       run every notebook in nbs/ and every test in tests/ (pytest)"
 	@echo "make test-slow  the same, including cells and tests flagged slow"
 	@echo "make check      nbdev-clean + nbdev-export must leave the git tree unchanged, and make lint passes"
-	@echo "make lint       ruff: pyflakes on hyperflux/, tests/, benchmarks/; 120 columns in nbs/, tests/, benchmarks/"
+	@echo "make lint       ruff: pyflakes on hyperflux/, tests/, benchmarks/, tools/; 120 columns in nbs/, tests/, benchmarks/, tools/"
 	@echo "make readme     write README.md from nbs/index.ipynb"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the venv's kernel"
 	@echo "make paper      rebuild every result, figure and table (PROFILE=$(PROFILE), JOBS=$(JOBS), EXECUTOR=local|slurm)"
@@ -58,9 +58,9 @@ readme: install
 	$(BIN)/python -c "from hyperflux.dev.readme import write_readme; write_readme()"
 
 lint: install
-	@echo ">>> make lint: ruff (pyflakes rules on the package, tests and benchmarks; 120 columns where code is written)"
-	$(BIN)/ruff check --select F hyperflux tests benchmarks
-	$(BIN)/ruff check --select E501 nbs tests benchmarks
+	@echo ">>> make lint: ruff (pyflakes rules on the package, tests, benchmarks and tools; 120 columns where code is written)"
+	$(BIN)/ruff check --select F hyperflux tests benchmarks tools
+	$(BIN)/ruff check --select E501 nbs tests benchmarks tools
 
 check: clean-nbs export readme lint
 	@echo ">>> make check: notebooks, package and README must be unchanged in git"
@@ -81,14 +81,15 @@ paper: install
 	@if [ "$(EXECUTOR)" = slurm ]; then echo ">>> make paper: EXECUTOR=slurm: the unfinished runs go to Slurm as job arrays (submitit; resources: from paper.yaml, --slurm-* in FLAGS), the report follows them as a job; follow with: $(BIN)/hyperflux paper --profile $(PROFILE) --status"; fi
 	HYPERFLUX_PAPER_COMMAND="make paper PROFILE=$(PROFILE) JOBS=$(JOBS) EXECUTOR=$(EXECUTOR)" $(BIN)/hyperflux paper --profile $(PROFILE) --jobs $(JOBS) --executor $(EXECUTOR) $(FLAGS)
 
-# Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (nbs/91_docs.ipynb); DOCS=offline forces it.
+# Quarto (nbdev-docs) where the quarto binary exists, else the offline renderer (tools/docs/, explained in
+# nbs/91_docs.ipynb); DOCS=offline forces it.
 # The offline renderer executes every notebook (cached in _proc/ by notebook content and package code);
 # DOCS_EXECUTE=0 shows them unexecuted (fast: no outputs on the pages).
 DOCS ?= auto
 DOCS_EXECUTE ?= 1
 docs: install readme
 	@echo ">>> make docs: every notebook in nbs/ -> _docs/ (renderer: $(DOCS); Quarto $$(command -v quarto >/dev/null && echo found || echo 'not installed, so offline'); DOCS_EXECUTE=$(DOCS_EXECUTE))"
-	DOCS_EXECUTE=$(DOCS_EXECUTE) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -c "from hyperflux.dev.docs import build_docs; build_docs('$(DOCS)')"
+	DOCS_EXECUTE=$(DOCS_EXECUTE) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -c "from tools.docs.build import build_docs; build_docs('$(DOCS)')"
 
 BENCH_FLAGS ?=
 bench: install

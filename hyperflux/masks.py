@@ -22,8 +22,8 @@ __all__ = ['LATENT_KEY', 'LOGITS_KEY', 'PRUNABLE_TYPES', 'DEFAULT_EXCLUDE', 'MET
            'is_masked', 'masked_layers', 'LayerMask', 'mask_of', 'latent_weight', 'mask_logits', 'mask_parameters',
            'weight_parameters', 'latent_parameters', 'mask_grad_views', 'split_by_layer', 'autograd_grad', 'keep_masks',
            'prunable_count', 'kept_count', 'density_pct', 'sparsity_pct', 'layer_density', 'set_keep_masks',
-           'freeze_masks', 'unfreeze_masks', 'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake',
-           'restore_masks', 'save_baked', 'load_baked', 'nonzero_density_pct', 'remove_masks', 'count_compute_ops']
+           'add_present_weight_decay_', 'baked_state_dict', 'mask_state', 'bake', 'restore_masks', 'save_baked',
+           'load_baked', 'remove_masks', 'count_compute_ops']
 
 # %% ../nbs/01_masks.ipynb #37fafa82
 def _heaviside(logits: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -452,6 +452,7 @@ def set_keep_masks(model: nn.Module, masks: dict[str, torch.Tensor], on: float =
             raise HyperfluxError(f"mask for {name} has shape {tuple(keep.shape)}, layer has {tuple(lg.shape)}")
         lg.copy_(torch.where(keep.to(lg.device), torch.full_like(lg, on), torch.full_like(lg, off)))
 
+# %% ../nbs/01_masks.ipynb #6ce1d69f
 def freeze_masks(model: nn.Module, frozen: bool = True) -> nn.Module:
     "Fixed masks (no logit gradient, no straight-through pass: a cached 0/1 multiply), or learned ones again."
     for p in mask_parameters(model): p.requires_grad_(not frozen)
@@ -461,6 +462,7 @@ def unfreeze_masks(model: nn.Module) -> nn.Module:
     "Learn the masks again after `freeze_masks`."
     return freeze_masks(model, frozen=False)
 
+# %% ../nbs/01_masks.ipynb #93d308fe
 @torch.no_grad()
 def add_present_weight_decay_(model: nn.Module, weight_decay: float):
     "Add weight_decay * w * H(m) to the latent weights' gradients (decay on present weights only), one op per bank."
@@ -543,12 +545,6 @@ def load_baked(plain: nn.Module, model_path: str | Path, masks_path: str | Path 
     _load_plain(plain, torch.load(model_path, map_location="cpu", weights_only=True), str(model_path))
     if masks_path is None: return plain
     return restore_masks(plain, torch.load(masks_path, map_location="cpu", weights_only=True))
-
-def nonzero_density_pct(plain: nn.Module, layer_names: Iterable[str]) -> float:
-    "Percentage of non-zero weights over the named layers of a plain (baked) model."
-    mods = dict(plain.named_modules())
-    total = sum(mods[n].weight.numel() for n in layer_names)
-    return 100.0 * sum(int((mods[n].weight != 0).sum()) for n in layer_names) / total
 
 @torch.no_grad()
 def remove_masks(model: nn.Module) -> nn.Module:

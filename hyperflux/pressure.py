@@ -15,12 +15,11 @@ import torch
 from torch import nn
 
 from .core import HyperfluxError
-from .masks import (attach_masks, latent_weight, mask_grad_views, mask_logits, mask_parameters, masked_layers,
-                             prunable_count)
+from .masks import mask_grad_views, mask_parameters, masked_layers, prunable_count
 
 # %% auto #0
-__all__ = ['Pressure', 'flux', 'flux_summary', 'toy_scenario', 'FlipCounter', 'ReferenceTrajectory', 'PressureScheduler',
-           'TrajectoryScheduler', 'ConstantPressure', 'StepPressure']
+__all__ = ['Pressure', 'flux', 'FlipCounter', 'ReferenceTrajectory', 'PressureScheduler', 'TrajectoryScheduler',
+           'ConstantPressure', 'StepPressure']
 
 # %% ../nbs/02_pressure.ipynb #ebb47e26
 class Pressure:
@@ -76,38 +75,6 @@ def flux(model: nn.Module, pressure_per_weight: float = 0.0) -> dict[str, torch.
         if grad is None: raise HyperfluxError("no gradient on the mask logits: run a backward pass before reading flux")
         out[name] = -(grad - pressure_per_weight)
     return out
-
-@torch.no_grad()
-def flux_summary(model: nn.Module, pressure_per_weight: float = 0.0) -> dict:
-    "Min flux among present weights and max flux among pruned ones, overall and per layer."
-    layers, present_min, pruned_max = {}, [], []
-    for name, phi in flux(model, pressure_per_weight).items():
-        keep = mask_logits(model)[name].detach() >= 0
-        pmin = phi[keep].min().item() if keep.any() else math.nan
-        qmax = phi[~keep].max().item() if (~keep).any() else math.nan
-        layers[name] = dict(min_present=pmin, max_pruned=qmax)
-        present_min.append(pmin); pruned_max.append(qmax)
-    finite = lambda xs, f: f([v for v in xs if not math.isnan(v)], default=math.nan)
-    return dict(min_present=finite(present_min, min), max_pruned=finite(pruned_max, max), layers=layers)
-
-# %% ../nbs/02_pressure.ipynb #e2fd07dc
-def toy_scenario(logit0: float, target_weight: float, pressure_per_weight: float, steps: int = 200,
-                 lr: float = 0.05) -> float:
-    "Final logit of a single masked weight w=1 fitting y = target_weight * x under pressure (Fig. 1 toy)."
-    torch.manual_seed(0)
-    layer = attach_masks(nn.Linear(1, 1, bias=False), init=(logit0, logit0))
-    with torch.no_grad(): latent_weight(layer).fill_(1.0)
-    lg = mask_parameters(layer)[0]          # the flat logits: one here
-    opt = torch.optim.Adam([lg], lr=lr)
-    x = torch.linspace(-1, 1, 64).unsqueeze(1)
-    for _ in range(steps):
-        opt.zero_grad()
-        # with the weight pruned the output is 0; present it is x: the flux is the loss decrease from having it
-        loss = ((layer(x) - target_weight * x) ** 2).mean()
-        loss.backward()
-        lg.grad += pressure_per_weight
-        opt.step()
-    return lg.item()
 
 # %% ../nbs/02_pressure.ipynb #dc1a4818
 class FlipCounter:

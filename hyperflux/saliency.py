@@ -27,7 +27,7 @@ __all__ = ['SALIENCIES', 'RANDOM_SCORES_STREAM', 'SaliencyInfo', 'register_salie
            'get_saliency', 'mean_over_ranks', 'per_batch_gradients', 'mean_gradients', 'latent_weights',
            'magnitude_saliency', 'taylor_saliency', 'snip_saliency', 'grasp_saliency', 'synflow_saliency',
            'random_saliency', 'flux_saliency', 'masks_from_scores', 'largest_removed', 'prune_to_count',
-           'prune_fraction', 'iterative_prune', 'synflow_masks']
+           'prune_fraction', 'iterative_prune']
 
 # %% ../nbs/06_saliency.ipynb #0f824caa
 @dataclass(frozen=True)
@@ -272,7 +272,3 @@ def iterative_prune(model: nn.Module,                 # masked model, pruned in 
         tau = prune_to_count(model, fn(model, batches, **options), keep, scope)
         rows.append(dict(round=k, saliency_min=tau, density_pct=100.0 * keep / N))
     return rows
-
-def synflow_masks(model: nn.Module, density_pct: float, input_shape: tuple, rounds: int = 100) -> list[dict]:
-    "Iterative SynFlow pruning at initialisation to `density_pct` (Tanaka et al. 2020)."
-    return iterative_prune(model, "synflow", density_pct, rounds, input_shape=input_shape)

@@ -18,6 +18,7 @@ import importlib
 import inspect
 import io
 import shutil
+import sys
 import threading
 import time
 import urllib.error
@@ -31,6 +32,7 @@ import pytest
 
 from conftest import ROOT
 
+if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))  # the renderer, tools/docs/, is outside the package
 SHOTS = ROOT / "test-output" / "docs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -41,7 +43,7 @@ BUILT_FROM: list[str] = []  # the notebooks there were when the site was built (
 
 
 def _build(root: Path, dest: Path, execute: bool = EXECUTED) -> Path:
-    from hyperflux.dev.docs import build_docs
+    from tools.docs.build import build_docs
     start = time.time()
     site = build_docs("offline", dest=dest, root=root, execute=execute)
     print(f"docs of {root.name} built in {time.time() - start:.1f} s")
@@ -51,7 +53,7 @@ def _build(root: Path, dest: Path, execute: bool = EXECUTED) -> Path:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """This project's site as `make docs` builds it without Quarto (into a temporary folder; `_proc/` caches)."""
-    from hyperflux.dev.docs import find_notebooks
+    from tools.docs.build import find_notebooks
     BUILT_FROM[:] = find_notebooks(ROOT / "nbs")
     return _build(ROOT, tmp_path_factory.mktemp("docs") / "_docs")
 
@@ -105,7 +107,7 @@ def test_every_exported_function_and_class_has_an_api_entry(site):
     """Each public function and class a module exports has the entry nbdev's doc links point at (page#id)."""
     from nbdev.config import nbpath2html
     from hyperflux._modidx import d
-    from hyperflux.dev.docs import tag_ids
+    from tools.docs.build import tag_ids
     built = {nbpath2html(nb).as_posix() for nb in BUILT_FROM}
     ids, missing = {}, []
     for mod_name, syms in d["syms"].items():
@@ -226,7 +228,7 @@ def test_every_page_in_a_browser(site, browser):
 def _library_pages() -> dict[str, str]:
     """Library notebook (relative to nbs/) -> its page."""
     from nbdev.config import nbpath2html
-    from hyperflux.dev.docs import find_notebooks, is_library_notebook
+    from tools.docs.build import find_notebooks, is_library_notebook
     nbs = ROOT / "nbs"
     return {nb: nbpath2html(nb).as_posix() for nb in find_notebooks(nbs) if is_library_notebook(nbs / nb)}
 
