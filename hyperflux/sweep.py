@@ -19,7 +19,8 @@ import yaml
 import hyperflux
 from .core import HyperfluxError, check_choice
 from .runfolder import RUN_NOTEBOOK
-from .config import TrainConfig, coerce_settings, coerce_value, method_settings_fields, run_key
+from .config import (TrainConfig, coerce_settings, coerce_value, flat_settings, method_settings_fields,
+                              run_key)
 from .methods import available_methods
 from .inits import TORCHVISION_PREFIX, run_init
 from .plugins import load_plugins, plugin_path
@@ -116,13 +117,18 @@ class RunSpec:
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
 
     @property
+    def settings(self) -> dict:
+        "The run's settings as one flat dict: the TrainConfig fields and its method's own (`config.flat_settings`)."
+        return flat_settings(self.config)
+
+    @property
     def folder_name(self) -> str:
         c = self.config
         return f"{c['method']}-{c['arch']}-{c['dataset']}-{self.key}"
 
     def label(self) -> str:
         "A short human description of the run."
-        c = self.config
+        c = self.settings
         bits = [f"{c['method']} {c['arch']}/{c['dataset']}"]
         if c.get("pressure") is not None: bits.append(f"P={c['pressure']:g}")
         elif c.get("step_pressure"): bits.append(f"step pressure {c['step_pressure']}")
