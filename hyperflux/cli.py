@@ -137,7 +137,7 @@ def add_method_arguments(p: argparse.ArgumentParser):
         for name, f in fields.items():
             kind = _flag_kind(hints[name])
             if f.metadata.get("metavar"): kind["metavar"] = f.metadata["metavar"]
-            text = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
+            text = f"{f.metadata['help']} (default: {f.default}, or the recipe's)".replace("%", "%%")
             flags = [method_flag(method, name)] + ([short[name]] if name in short else [])
             group.add_argument(*flags, dest=f"{_OWN}{method}:{name}", default=argparse.SUPPRESS, help=text, **kind)
 
