@@ -30,7 +30,7 @@ def setting(default: Any,           # the field's default value
             choices: tuple | None = None, # the values it may take (checked for a method's own setting)
             check: tuple | None = None,   # (test, rule) for a method's own setting: (lambda v: v >= 0, "must be >= 0")
            ):
-    "A field of TrainConfig or of a method's own settings: its help sentence, flag, checks and whether it changes results."
+    "A field of TrainConfig or of a method's own settings: its help, flag, checks and whether it changes results."
     return field(default=default, metadata=dict(help=help, flag=flag, results=results, metavar=metavar,
                                                 choices=choices, check=check))
 
@@ -259,7 +259,8 @@ def check_method_settings(method: str,            # the method being registered
                                  f"(a flat value in a sweep entry and the run key could not tell the two apart)")
     if not short: return
     taken = {flag_of(n): f"TrainConfig's {n}" for n in config_fields()}
-    taken |= {flag: f"method {m}'s {n}" for m in available_methods() if m != method for n, flag in short_flags(m).items()}
+    taken |= {flag: f"method {m}'s {n}" for m in available_methods() if m != method
+              for n, flag in short_flags(m).items()}
     for f in fields:
         if (flag := _short_flag(f)) in taken:
             raise HyperfluxError(f"method {method!r}: the short flag {flag} of its setting {f.name!r} is already "
@@ -270,14 +271,15 @@ def _check_own(f: dataclasses.Field, value, where: str):
     if value is None: return
     if (choices := f.metadata.get("choices")) and value not in choices:
         raise HyperfluxError(f"{where} must be one of {', '.join(map(str, choices))}, got {value!r}")
-    if (check := f.metadata.get("check")) and not check[0](value): raise HyperfluxError(f"{where} {check[1]}, got {value}")
+    if (check := f.metadata.get("check")) and not check[0](value):
+        raise HyperfluxError(f"{where} {check[1]}, got {value}")
 
 def coerce_method_options(method: str,                   # the run's method
                           options: dict | None,          # its own settings as given
                           source: str | None = "settings", # where they came from, for errors
                           flags: bool = False,           # name settings by their command-line flags in errors
                          ) -> dict | None:
-    "`options` as `method`'s own settings: coerced, checked, unknown names refused, defaults dropped (None: all defaults)."
+    "`options` as `method`'s own settings: coerced, checked, unknown names refused, defaults dropped (None: none left)."
     if not options: return None
     if not isinstance(options, dict):
         raise HyperfluxError(f"{_label('method_options', source, flags)} must be a mapping of {method}'s own "
@@ -342,7 +344,7 @@ TrainConfig.__init__ = _taking_own_settings_flat(TrainConfig.__init__)
 
 # %% ../nbs/05_config.ipynb #8c4fa063
 def flat_settings(config: dict | TrainConfig) -> dict:
-    "A run's TrainConfig fields and its method's own settings (defaults filled in) as one flat dict, from either layout."
+    "A run's TrainConfig fields and its method's own settings (defaults filled in) as one flat dict, either layout."
     config = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     method = config.get("method", TrainConfig.method)
     own = method_settings_fields(method) if method in available_methods() else {}
@@ -382,7 +384,7 @@ def all_recipe_rules() -> list[tuple[str, Rule]]:
             + [(f"method {m}", r) for m in available_methods() for r in method_info(m).recipe])
 
 def recipe(arch: str, dataset: str, **overrides) -> TrainConfig:
-    "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides` (own settings flat)."
+    "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides` (flat or not)."
     method = overrides.get("method", TrainConfig.method)
     base = _method_options_from_flat(dict(arch=arch, dataset=dataset, method=method,
                                           **recipe_settings(arch, dataset, method)), "recipe")
