@@ -50,7 +50,7 @@ def make_config(arch: str,                 # a paper architecture, e.g. resnet50
     return TrainConfig(arch=arch, dataset="synthetic", method=method, data_options=data, batch_size=batch,
                        device=device, amp=amp, channels_last=channels_last, compile=compile, progress=False,
                        epochs_prune=epochs, epochs_regrow=0, sparsity_pct=50.0,
-                       pressure=PRESSURE if method == "hyperflux" else None)
+                       **(dict(pressure=PRESSURE) if method == "hyperflux" else {}))   # Hyperflux's own setting
 
 
 def bare_steps(run: engine.Run, steps: int) -> float:

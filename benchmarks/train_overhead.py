@@ -79,7 +79,7 @@ def engine_step(model_name: str, config: str, s: StepSetup):
     cfg = TrainConfig(arch=model_name, dataset="synthetic", method=method, data_options=data, batch_size=s.batch,
                       device=s.device, amp=s.amp, channels_last=s.channels_last, compile=s.compile, seed=s.seed,
                       progress=False, epochs_prune=1, epochs_regrow=0, sparsity_pct=50.0,
-                      pressure=PRESSURE if method == "hyperflux" else None)
+                      **(dict(pressure=PRESSURE) if method == "hyperflux" else {}))   # Hyperflux's own setting
     run = engine.Run(cfg, Path(tempfile.gettempdir()) / "hyperflux-bench-unused")   # Run writes nothing itself
     masks_channels_last(run)
     if s.compile and (s.compile_mode or s.compile_backend != "inductor"):   # a mode or backend the engine lacks

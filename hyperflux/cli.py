@@ -14,7 +14,7 @@ import torch
 
 import hyperflux
 from .config import (TrainConfig, coerce_settings, config_fields, field_types, flag_of, method_flag,
-                              method_settings_fields)
+                              method_settings_fields, short_flags)
 from .core import HyperfluxError, get_device
 
 # %% auto #0
@@ -128,18 +128,18 @@ def add_train_arguments(p: argparse.ArgumentParser):
 _OWN = "method setting:"   # argparse dest prefix of a method's own setting: "method setting:<method>:<name>"
 
 def add_method_arguments(p: argparse.ArgumentParser):
-    "One flag per own setting of each method that has some, under a heading of that method."
+    "One flag per own setting of each method that has some (and its short flag, if any), under that method's heading."
     from hyperflux.methods import available_methods, method_info
     for method in available_methods():
         if not (fields := method_settings_fields(method)): continue
-        hints = get_type_hints(method_info(method).settings)
+        hints, short = get_type_hints(method_info(method).settings), short_flags(method)
         group = p.add_argument_group(f"settings of method {method} (with --method {method})")
         for name, f in fields.items():
             kind = _flag_kind(hints[name])
             if f.metadata.get("metavar"): kind["metavar"] = f.metadata["metavar"]
-            text = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
-            group.add_argument(method_flag(method, name), dest=f"{_OWN}{method}:{name}", default=argparse.SUPPRESS,
-                               help=text, **kind)
+            text = f"{f.metadata['help']} (default: {f.default}, or the recipe's)".replace("%", "%%")
+            flags = [method_flag(method, name)] + ([short[name]] if name in short else [])
+            group.add_argument(*flags, dest=f"{_OWN}{method}:{name}", default=argparse.SUPPRESS, help=text, **kind)
 
 def _method_options_of(args, method: str) -> dict:
     "The own settings of `method` given as flags; a flag of another method is an error."
@@ -148,8 +148,9 @@ def _method_options_of(args, method: str) -> dict:
         if not dest.startswith(_OWN): continue
         owner, name = dest[len(_OWN):].split(":", 1)
         if owner != method:
-            raise HyperfluxError(f"{method_flag(owner, name)} is a setting of method {owner}, not of {method}; add "
-                                 f"--method {owner} or leave the flag out")
+            alias = f" ({short})" if (short := short_flags(owner).get(name)) else ""
+            raise HyperfluxError(f"{method_flag(owner, name)}{alias} is a setting of method {owner}, not of {method}; "
+                                 f"add --method {owner} or leave the flag out")
         options[name] = value
     return options
 

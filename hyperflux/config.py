@@ -16,9 +16,10 @@ from .methods import available_methods, method_info
 
 # %% auto #0
 __all__ = ['RECIPES', 'ENGINE_VERSION', 'setting', 'TrainConfig', 'config_fields', 'field_types', 'flag_of', 'changes_results',
-           'coerce_value', 'check_settings', 'method_settings_fields', 'method_settings_owners', 'method_flag',
-           'coerce_method_options', 'method_settings', 'recipe_rules', 'recipe_settings', 'all_recipe_rules', 'recipe',
-           'coerce_settings', 'results_settings', 'run_key']
+           'method_settings_fields', 'method_settings_owners', 'own_setting_names', 'coerce_value', 'check_settings',
+           'method_flag', 'short_flags', 'check_method_settings', 'coerce_method_options', 'method_settings',
+           'flat_settings', 'recipe_rules', 'recipe_settings', 'all_recipe_rules', 'recipe', 'coerce_settings',
+           'results_settings', 'run_key']
 
 # %% ../nbs/05_config.ipynb #ee47d67d
 def setting(default: Any,           # the field's default value
@@ -26,9 +27,13 @@ def setting(default: Any,           # the field's default value
             flag: str | None = None, # command-line name (default: the field name with dashes)
             results: bool = True,   # does the value change the numbers of a run?
             metavar: str | None = None, # the value's name in --help (default: from the type)
+            choices: tuple | None = None, # the values it may take (checked for a method's own setting)
+            check: tuple | None = None,   # (test, rule) for a method's own setting: (lambda v: v >= 0, "must be >= 0")
            ):
-    "A TrainConfig field with its help sentence, its command-line flag and whether it changes results."
-    return field(default=default, metadata=dict(help=help, flag=flag, results=results, metavar=metavar))
+    "A field of TrainConfig or of a method's own settings: its help, flag, checks and whether it changes results."
+    return field(default=default, metadata=dict(help=help, flag=flag, results=results, metavar=metavar,
+                                                choices=choices, check=check))
+
 
 # %% ../nbs/05_config.ipynb #929c3b22
 @dataclass
@@ -65,49 +70,13 @@ class TrainConfig:
     weight_decay: float = setting(5e-4, "weight decay of the weights")
     wd_present_only: bool = setting(False, "decay only present weights (the paper decays all latent weights, A.8)")
     label_smoothing: float = setting(0.1, "label smoothing of the cross-entropy loss")
-    # masks: Adam 1e-3, logits U[0.2, 0.5], STE scale 0.25 (A.3, A.6, A.7)
+    # masks: Adam 1e-3, logits U[0.2, 0.5], STE scale 0.25 (A.3, A.6, A.7), for every method that learns masks
     mask_lr: float = setting(1e-3, "Adam learning rate of the mask logits")
-    mask_travel: float = setting(6.0, "the pruning stage's mask lr is raised to this / (its optimiser steps) when "
-                                 "mask_lr is smaller, so that a mask logit can move this far (logit units) in any "
-                                 "budget; 0: mask_lr as given")
     mask_init: tuple[float, float] = setting((0.2, 0.5), "range (low, high) of the uniform initial mask logits")
     kappa: float = setting(0.25, "scale of the straight-through gradient of the masks")
-    # pressure (A.5, A.9)
-    pressure: float | None = setting(None, "constant pressure P (default: the trajectory scheduler sets it)")
-    delta: float = setting(0.2, "step of the scheduler's gamma (0.15 on ImageNet)")
-    exponent: float = setting(1.5, "pressure P = gamma ** exponent")
-    aggressivity: float = setting(6.0, "steepness of the reference trajectory the scheduler follows")
-    pressure_layers: tuple[str, ...] | None = setting(None, "regexes of the layers under pressure (bottleneck "
-                                                      "experiment; default: all)")
-    pressure_normaliser: int | None = setting(None, "N of the pressure term (default: all prunable weights)")
-    step_pressure: tuple[float, ...] | None = setting(None, "(base, k0, every, start): step-wise pressure instead "
-                                                      "of the scheduler")
-    pruning_target_factor: float = setting(1.0, "pruning-stage target density = final density x this "
-                                           "(11.5/13 in final-sub)")
-    # regrowth (A.9): pressure off, weight lr reset + cosine, mask lr reset x scale then x decay per epoch
-    # frozen is the default (issue 22, chosen on validation splits; see hyperflux_method)
-    regrowth: str = setting("frozen", "regrowth mode: frozen fine-tunes the weights under the mask the pruning stage "
-                            "landed on; held lets the masks learn by flux with the count held at the target every "
-                            "few steps (weights swap in and out); budgeted projects onto the target after every "
-                            "regrowth epoch; paper follows the paper's schedule")
+    # the second stage (Hyperflux's regrowth, the baselines' fine-tuning): weight lr reset, then cosine (A.9)
     regrow_lr: float = setting(1e-3, "weight learning rate at the start of the regrowth stage")
     regrow_lr_end: float = setting(1e-4, "weight learning rate at the end of the regrowth stage")
-    regrow_mask_lr_scale: float | None = setting(None, "mask learning rate of the first regrowth epoch = mask_lr "
-                                                 "x this (default: 5 for paper and budgeted, 1 for held)")
-    regrow_mask_decay: float = setting(0.75, "factor of the mask learning rate per regrowth epoch")
-    regrow_mask_zero_after: int = setting(50, "regrowth epochs after which the mask learning rate is zero")
-    regrow_freeze_epochs: int = setting(1, "budgeted and held regrowth: masks stay fixed in the last N epochs "
-                                        "(the weights fine-tune the final mask; N >= the regrowth epochs, e.g. 99: "
-                                        "the whole stage)")
-    # density control (hyperflux.control): the once-per-epoch scheduler strays far from E(e) (issue 11)
-    control: str = setting("epoch", "pressure control: epoch (the paper's update once per epoch) or pi "
-                           "(proportional-integral on ln(density / E(t)), every few steps)")
-    control_every: int = setting(0, "steps between control actions (pi, funnel, held budget); 0: 1/20 of an epoch")
-    pi_gains: tuple[float, float] = setting((1.0, 1.0), "(kp, ki) of pi control: gamma per unit log error; "
-                                            "per epoch and unit log error")
-    funnel: float = setting(0.25, "half-width (ln units) of a band E(t) e^(+-w) the density is held in while "
-                            "pruning, w narrowing to 0 at the end of pruning, so that pruning ends on the target; "
-                            "0: no band")
     # engine
     amp: str = setting("auto", "mixed precision: auto (bf16 on GPU, off on CPU), bf16, fp16 or off")
     channels_last: bool = setting(True, "channels-last memory format for conv nets on GPU")
@@ -119,10 +88,8 @@ class TrainConfig:
     log_layers: bool = setting(False, "also log each layer's density per epoch in metrics.csv", results=False)
 
     def __post_init__(self):
-        "Lists (from JSON or YAML) become tuples."
-        for name in ("mask_init", "pressure_layers", "step_pressure", "pi_gains"):
-            value = getattr(self, name)
-            if isinstance(value, list): setattr(self, name, tuple(value))
+        "A list (from JSON or YAML) becomes a tuple."
+        if isinstance(self.mask_init, list): self.mask_init = tuple(self.mask_init)
 
     @property
     def epochs(self) -> int: return self.epochs_prune + self.epochs_regrow
@@ -135,8 +102,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "settings") -> "TrainConfig":
-        "Build from a dict of fields (missing ones take their defaults), coercing each value; refuse unknown keys."
-        return cls(**{k: coerce_value(k, v, source) for k, v in d.items()})
+        "Build from a dict of fields and the method's own settings (flat or in method_options), coercing each value."
+        return cls(**{k: coerce_value(k, v, source) for k, v in _method_options_from_flat(d, source).items()})
 
 # %% ../nbs/05_config.ipynb #29f161c0
 def config_fields() -> dict[str, dataclasses.Field]:
@@ -155,6 +122,19 @@ def flag_of(name: str) -> str:
 def changes_results(name: str) -> bool:
     "Does field `name` change the numbers of a run?"
     return config_fields()[name].metadata["results"]
+
+def method_settings_fields(method: str) -> dict[str, dataclasses.Field]:
+    "The fields of `method`'s own settings by name ({} for a method registered without settings)."
+    cls = method_info(method).settings
+    return {f.name: f for f in dataclasses.fields(cls)} if cls else {}
+
+def method_settings_owners(name: str) -> list[str]:
+    "The registered methods that have an own setting called `name`."
+    return [m for m in available_methods() if name in method_settings_fields(m)]
+
+def own_setting_names() -> set[str]:
+    "The names of the own settings of every registered method."
+    return {name for m in available_methods() for name in method_settings_fields(m)}
 
 # %% ../nbs/05_config.ipynb #d91ebae9
 def _type_name(hint) -> str:
@@ -200,12 +180,19 @@ def coerce_value(name: str,                 # a TrainConfig field
                 ):
     "`value` converted to the type of TrainConfig field `name`."
     hints = field_types()
-    if name not in hints:
-        import difflib
-        close = difflib.get_close_matches(name, list(hints), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise HyperfluxError(f"{source or 'settings'}: unknown setting {name!r}{hint} (known: {', '.join(hints)})")
+    if name not in hints: raise _unknown_setting(name, source)
     return _coerce_to(hints[name], value, _label(name, source, flags))
+
+def _unknown_setting(name: str, source: str | None) -> HyperfluxError:
+    "The error for a name that is no TrainConfig field: a method's own setting, or a typo (with the closest name)."
+    where = source or "settings"
+    if owners := method_settings_owners(name):
+        return HyperfluxError(f"{where}: {name!r} is a setting of method {', '.join(owners)}, not a TrainConfig "
+                              f"field; give it flat beside method: {owners[0]}, or in method_options")
+    import difflib
+    close = difflib.get_close_matches(name, list(field_types()) + sorted(own_setting_names()), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return HyperfluxError(f"{where}: unknown setting {name!r}{hint} (known: {', '.join(field_types())})")
 
 def _coerce_to(hint, value, where: str):
     "`value` as type `hint`; None only where the hint is optional."
@@ -217,19 +204,13 @@ def _coerce_to(hint, value, where: str):
     return _convert(value, hint, where)
 
 # %% ../nbs/05_config.ipynb #62e91dc4
-_CHOICES = dict(optimizer=("sgd", "adam"), regrowth=("frozen", "held", "budgeted", "paper"),
-                amp=("auto", "bf16", "fp16", "off"), control=("epoch", "pi"))
+_CHOICES = dict(optimizer=("sgd", "adam"), amp=("auto", "bf16", "fp16", "off"))
 _RANGES = [  # (field, test, what the value must be)
     ("sparsity_pct", lambda v: 0 < v < 100, "must be in (0, 100)"),
     ("epochs_prune", lambda v: v >= 1, "must be a positive number of epochs"),
     ("epochs_regrow", lambda v: v >= 0, "must be >= 0"),
     ("batch_size", lambda v: v >= 1, "must be positive"),
-    ("pressure", lambda v: v is None or v >= 0, "must be >= 0"),
     ("max_batches", lambda v: v is None or v >= 1, "must be positive"),
-    ("regrow_mask_lr_scale", lambda v: v is None or v >= 0, "must be >= 0"),
-    ("control_every", lambda v: v >= 0, "must be >= 0 (0: 1/20 of an epoch)"),
-    ("funnel", lambda v: v >= 0, "must be >= 0 (a half-width in ln units)"),
-    ("mask_travel", lambda v: v >= 0, "must be >= 0 (logit units; 0: off)"),
 ]
 
 def check_settings(cfg: TrainConfig,          # the settings to check
@@ -243,8 +224,7 @@ def check_settings(cfg: TrainConfig,          # the settings to check
         value = getattr(cfg, name)
         if not ok(value): raise HyperfluxError(f"{_label(name, source, flags)} {rule}, got {value}")
     choices = dict(_CHOICES, arch=available_archs(), dataset=available_datasets(), method=available_methods())
-    whats = dict(arch="architecture", dataset="dataset", method="method", optimizer="optimizer",
-                 regrowth="regrowth mode", amp="amp mode", control="control mode")
+    whats = dict(arch="architecture", dataset="dataset", method="method", optimizer="optimizer", amp="amp mode")
     for name, allowed in choices.items():
         try: check_choice(getattr(cfg, name), allowed, whats[name])
         except HyperfluxError as e: raise HyperfluxError(f"{source}: {e}" if source else str(e)) from None
@@ -252,25 +232,54 @@ def check_settings(cfg: TrainConfig,          # the settings to check
     return cfg
 
 # %% ../nbs/05_config.ipynb #afccae17
-def method_settings_fields(method: str) -> dict[str, dataclasses.Field]:
-    "The fields of `method`'s own settings by name ({} for a method registered without settings)."
-    cls = method_info(method).settings
-    return {f.name: f for f in dataclasses.fields(cls)} if cls else {}
-
-def method_settings_owners(name: str) -> list[str]:
-    "The registered methods that have an own setting called `name`."
-    return [m for m in available_methods() if name in method_settings_fields(m)]
-
 def method_flag(method: str, name: str) -> str:
     "The command-line flag of `method`'s setting `name`: --<method>-<name>, so two methods never clash."
     return f"--{method}-{name}".replace("_", "-")
+
+def _short_flag(f: dataclasses.Field) -> str:
+    "The flag of an own setting without its method's prefix: --<flag or name>."
+    return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
+
+def short_flags(method: str) -> dict[str, str]:
+    "Setting name -> its flag without the method prefix (--funnel), for a method registered with short_flags=True."
+    if not method_info(method).short_flags: return {}
+    return {name: _short_flag(f) for name, f in method_settings_fields(method).items()}
+
+def check_method_settings(method: str,            # the method being registered
+                          settings: type,         # its settings dataclass
+                          short: bool = False,    # its settings also take flags without the method prefix
+                         ):
+    "Refuse own settings that runs could not tell apart from TrainConfig's fields or flags, or another method's flags."
+    fields = dataclasses.fields(settings)
+    for f in fields:
+        if "help" not in f.metadata:
+            raise HyperfluxError(f"method {method!r}: make its setting {f.name!r} with config.setting(default, help)")
+        if f.name in config_fields():
+            raise HyperfluxError(f"method {method!r}: its setting {f.name!r} is also a TrainConfig field; rename it "
+                                 f"(a flat value in a sweep entry and the run key could not tell the two apart)")
+    if not short: return
+    taken = {flag_of(n): f"TrainConfig's {n}" for n in config_fields()}
+    taken |= {flag: f"method {m}'s {n}" for m in available_methods() if m != method
+              for n, flag in short_flags(m).items()}
+    for f in fields:
+        if (flag := _short_flag(f)) in taken:
+            raise HyperfluxError(f"method {method!r}: the short flag {flag} of its setting {f.name!r} is already "
+                                 f"{taken[flag]}'s; give the setting another flag= or register without short_flags")
+
+def _check_own(f: dataclasses.Field, value, where: str):
+    "Raise a HyperfluxError when `value` (not None) is not one of the field's `choices` or fails its `check`."
+    if value is None: return
+    if (choices := f.metadata.get("choices")) and value not in choices:
+        raise HyperfluxError(f"{where} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    if (check := f.metadata.get("check")) and not check[0](value):
+        raise HyperfluxError(f"{where} {check[1]}, got {value}")
 
 def coerce_method_options(method: str,                   # the run's method
                           options: dict | None,          # its own settings as given
                           source: str | None = "settings", # where they came from, for errors
                           flags: bool = False,           # name settings by their command-line flags in errors
                          ) -> dict | None:
-    "`options` as `method`'s own settings: coerced, unknown names refused, defaults dropped (None: all defaults)."
+    "`options` as `method`'s own settings: coerced, checked, unknown names refused, defaults dropped (None: none left)."
     if not options: return None
     if not isinstance(options, dict):
         raise HyperfluxError(f"{_label('method_options', source, flags)} must be a mapping of {method}'s own "
@@ -286,7 +295,9 @@ def coerce_method_options(method: str,                   # the run's method
             raise HyperfluxError(f"{source or 'settings'}: method {method!r} has no setting {name!r} "
                                  f"({known}){elsewhere}")
         label = method_flag(method, name) if flags else f"{method}'s {name}"
-        value = _coerce_to(hints[name], value, f"{source}: {label}" if source else label)
+        where = f"{source}: {label}" if source else label
+        value = _coerce_to(hints[name], value, where)
+        _check_own(fields[name], value, where)
         if value != fields[name].default: out[name] = value   # a default adds nothing to the run key
     return out or None
 
@@ -294,6 +305,14 @@ def method_settings(cfg: TrainConfig):
     "An instance of `cfg.method`'s settings dataclass filled from `cfg.method_options` (None if it has none)."
     cls = method_info(cfg.method).settings
     return None if cls is None else cls(**(coerce_method_options(cfg.method, cfg.method_options) or {}))
+
+def _given_options(settings: dict, source: str | None) -> dict:
+    "The `method_options` of `settings` ({} when not given); a HyperfluxError when it is not a mapping."
+    options = settings.get("method_options") or {}
+    if not isinstance(options, dict):
+        raise HyperfluxError(f"{source or 'settings'}: method_options must be a mapping of the method's own settings, "
+                             f"got {options!r}")
+    return options
 
 def _method_options_from_flat(settings: dict, source: str | None = "settings") -> dict:
     "`settings` with the flat entries that name the method's own settings moved into `method_options`."
@@ -306,14 +325,41 @@ def _method_options_from_flat(settings: dict, source: str | None = "settings") -
     flat = {k: v for k, v in settings.items() if k in own and k not in config_fields()}
     if not flat: return settings
     rest = {k: v for k, v in settings.items() if k not in flat}
-    return {**rest, "method_options": {**(rest.get("method_options") or {}), **flat}}
+    return {**rest, "method_options": {**_given_options(rest, source), **flat}}
+
+
+# %% ../nbs/05_config.ipynb #6a0c2d41
+def _taking_own_settings_flat(init):
+    "TrainConfig's dataclass __init__, also taking the run's method's own settings flat (into `method_options`)."
+    @functools.wraps(init)
+    def __init__(self, **settings):
+        settings = _method_options_from_flat(settings, "TrainConfig")
+        for name in settings:
+            if name not in config_fields(): raise _unknown_setting(name, "TrainConfig")
+        init(self, **settings)
+    return __init__
+
+TrainConfig.__init__ = _taking_own_settings_flat(TrainConfig.__init__)
+
+
+# %% ../nbs/05_config.ipynb #8c4fa063
+def flat_settings(config: dict | TrainConfig) -> dict:
+    "A run's TrainConfig fields and its method's own settings (defaults filled in) as one flat dict, either layout."
+    config = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    method = config.get("method", TrainConfig.method)
+    own = method_settings_fields(method) if method in available_methods() else {}
+    others = own_setting_names() - set(own)   # flat leftovers of another method's settings (before issue 24)
+    flat = {k: v for k, v in config.items() if k != "method_options" and k not in others}
+    return {**{name: f.default for name, f in own.items()}, **flat, **(config.get("method_options") or {})}
+
 
 # %% ../nbs/05_config.ipynb #c54c04f0
 RECIPES = [  # the cross-cutting, data-set-wide rules; an arch's and a method's own come with their registration
-    Rule(dict(lr=0.01, lr_end=0.01 / 3, weight_decay=1e-4, delta=0.15, regrow_mask_lr_scale=3.0, regrow_mask_decay=0.55,
-              epochs_prune=80, epochs_regrow=20, batch_size=1024), datasets=("imagenet",)),
-    # Hyperflux's own settings (funnel, mask_travel, regrowth, ...) are the same for every data set and architecture:
-    # no rule changes them (issue 22; the Fashion-MNIST-only rules of issue 11 became the defaults)
+    Rule(dict(lr=0.01, lr_end=0.01 / 3, weight_decay=1e-4, epochs_prune=80, epochs_regrow=20, batch_size=1024),
+         datasets=("imagenet",)),
+    # Hyperflux's own settings (funnel, mask_travel, regrowth, ...) are the same for every data set and architecture
+    # (issue 22; the Fashion-MNIST-only rules of issue 11 became the defaults); only the paper's ImageNet constants
+    # for Hyperflux (delta, regrowth mask lr) differ: a rule registered with the method (hyperflux_method)
 ]
 
 def recipe_rules(arch: str, dataset: str, method: str = "hyperflux") -> list[tuple[str, Rule]]:
@@ -338,10 +384,13 @@ def all_recipe_rules() -> list[tuple[str, Rule]]:
             + [(f"method {m}", r) for m in available_methods() for r in method_info(m).recipe])
 
 def recipe(arch: str, dataset: str, **overrides) -> TrainConfig:
-    "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides`."
+    "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides` (flat or not)."
     method = overrides.get("method", TrainConfig.method)
-    base = dict(arch=arch, dataset=dataset, **recipe_settings(arch, dataset, method))
-    return TrainConfig(**{**base, **overrides})
+    base = _method_options_from_flat(dict(arch=arch, dataset=dataset, method=method,
+                                          **recipe_settings(arch, dataset, method)), "recipe")
+    given = _method_options_from_flat(overrides, "recipe")
+    options = {**_given_options(base, "recipe"), **_given_options(given, "recipe")}   # given ones win
+    return TrainConfig(**{**base, **given, "method_options": options or None})
 
 # %% ../nbs/05_config.ipynb #7280b934
 def coerce_settings(settings: dict,                  # fields of one run (arch, dataset: recipe's; + the method's own)
@@ -357,10 +406,14 @@ def coerce_settings(settings: dict,                  # fields of one run (arch, 
 ENGINE_VERSION: int = 2  # bump with every change that changes numbers (and update the pinned run in 07a_engine)
 
 def results_settings(cfg: TrainConfig) -> dict:
-    "The settings of `cfg` that change results and differ from TrainConfig's defaults, JSON-ready (typed: 1 -> 1.0)."
+    "The settings of `cfg` (its method's own flat) that change results and differ from their defaults, JSON-ready."
     defaults = TrainConfig()
     differ = {f.name: coerce_value(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
-              if f.metadata["results"] and getattr(cfg, f.name) != getattr(defaults, f.name)}
+              if f.metadata["results"] and f.name != "method_options"
+              and getattr(cfg, f.name) != getattr(defaults, f.name)}
+    own = method_settings_fields(cfg.method)
+    options = coerce_method_options(cfg.method, cfg.method_options) or {}   # typed (1 -> 1.0), defaults dropped
+    differ.update({name: value for name, value in options.items() if own[name].metadata["results"]})
     return json.loads(json.dumps(differ))
 
 def run_key(cfg: TrainConfig) -> str:

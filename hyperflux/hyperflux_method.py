@@ -8,18 +8,20 @@ Docs: https://hyperflux.github.io/hyperflux/hyperflux_method.html.md"""
 
 # %% ../nbs/05c_hyperflux_method.ipynb #3ab9fd0a
 from __future__ import annotations
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .config import setting
 from .control import DensityControl, hold_count, keep_top_logits, tracking_error
-from .core import keep_for_density
+from .core import Rule, keep_for_density
 from .masks import mask_parameters, prunable_count
 from .methods import Method, MethodContext, register_method, two_stage_lr
 from .pressure import ConstantPressure, Pressure, StepPressure, TrajectoryScheduler
 
 # %% auto #0
-__all__ = ['project_to_count', 'budget_mask_lr', 'Hyperflux']
+__all__ = ['HYPERFLUX_RECIPE', 'project_to_count', 'budget_mask_lr', 'HyperfluxSettings', 'Hyperflux']
 
 # %% ../nbs/05c_hyperflux_method.ipynb #75fe5f99
 @torch.no_grad()
@@ -35,15 +37,69 @@ def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
     "The pruning stage's mask lr: `mask_lr`, raised to `travel / steps` when the stage is too short to move that far."
     return max(mask_lr, travel / max(1, steps)) if travel > 0 and mask_lr > 0 else mask_lr   # 0: masks stay fixed
 
+# %% ../nbs/05c_hyperflux_method.ipynb #1a7f3b22
+@dataclass
+class HyperfluxSettings:
+    "Hyperflux's own settings: the mask lr's budget, pressure and scheduler, density control, regrowth."
+    mask_travel: float = setting(6.0, "the pruning stage's mask lr is raised to this / (its optimiser steps) when "
+                                 "mask_lr is smaller, so that a mask logit can move this far (logit units) in any "
+                                 "budget; 0: mask_lr as given",
+                                 check=(lambda v: v >= 0, "must be >= 0 (logit units; 0: off)"))
+    # pressure (A.5, A.9)
+    pressure: float | None = setting(None, "constant pressure P (default: the trajectory scheduler sets it)",
+                                     check=(lambda v: v >= 0, "must be >= 0"))
+    delta: float = setting(0.2, "step of the scheduler's gamma (0.15 on ImageNet)")
+    exponent: float = setting(1.5, "pressure P = gamma ** exponent")
+    aggressivity: float = setting(6.0, "steepness of the reference trajectory the scheduler follows")
+    pressure_layers: tuple[str, ...] | None = setting(None, "regexes of the layers under pressure (bottleneck "
+                                                      "experiment; default: all)")
+    pressure_normaliser: int | None = setting(None, "N of the pressure term (default: all prunable weights)")
+    step_pressure: tuple[float, ...] | None = setting(None, "(base, k0, every, start): step-wise pressure instead "
+                                                      "of the scheduler")
+    pruning_target_factor: float = setting(1.0, "pruning-stage target density = final density x this "
+                                           "(11.5/13 in final-sub)")
+    # regrowth (A.9): pressure off, weight lr reset + cosine, mask lr reset x scale then x decay per epoch
+    # frozen is the default (issue 22, chosen on validation splits; see "One default" below)
+    regrowth: str = setting("frozen", "regrowth mode: frozen fine-tunes the weights under the mask the pruning stage "
+                            "landed on; held lets the masks learn by flux with the count held at the target every "
+                            "few steps (weights swap in and out); budgeted projects onto the target after every "
+                            "regrowth epoch; paper follows the paper's schedule",
+                            choices=("frozen", "held", "budgeted", "paper"))
+    regrow_mask_lr_scale: float | None = setting(None, "mask learning rate of the first regrowth epoch = mask_lr "
+                                                 "x this (default: 5 for paper and budgeted, 1 for held)",
+                                                 check=(lambda v: v >= 0, "must be >= 0"))
+    regrow_mask_decay: float = setting(0.75, "factor of the mask learning rate per regrowth epoch")
+    regrow_mask_zero_after: int = setting(50, "regrowth epochs after which the mask learning rate is zero")
+    regrow_freeze_epochs: int = setting(1, "budgeted and held regrowth: masks stay fixed in the last N epochs "
+                                        "(the weights fine-tune the final mask; N >= the regrowth epochs, e.g. 99: "
+                                        "the whole stage)")
+    # density control (hyperflux.control): the once-per-epoch scheduler strays far from E(e) (issue 11)
+    control: str = setting("epoch", "pressure control: epoch (the paper's update once per epoch) or pi "
+                           "(proportional-integral on ln(density / E(t)), every few steps)", choices=("epoch", "pi"))
+    control_every: int = setting(0, "steps between control actions (pi, funnel, held budget); 0: 1/20 of an epoch",
+                                 check=(lambda v: v >= 0, "must be >= 0 (0: 1/20 of an epoch)"))
+    pi_gains: tuple[float, float] = setting((1.0, 1.0), "(kp, ki) of pi control: gamma per unit log error; "
+                                            "per epoch and unit log error")
+    funnel: float = setting(0.25, "half-width (ln units) of a band E(t) e^(+-w) the density is held in while "
+                            "pruning, w narrowing to 0 at the end of pruning, so that pruning ends on the target; "
+                            "0: no band", check=(lambda v: v >= 0, "must be >= 0 (a half-width in ln units)"))
+
+HYPERFLUX_RECIPE = (  # the paper's ImageNet constants of Hyperflux's own settings (A.9)
+    Rule(dict(delta=0.15, regrow_mask_lr_scale=3.0, regrow_mask_decay=0.55), datasets=("imagenet",)),
+)
+
+
 # %% ../nbs/05c_hyperflux_method.ipynb #28dcb9f0
 @register_method("hyperflux", label="Hyperflux", color="#d62728", law_family="Hyperflux pressure (L0)", version=2,
-                 law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"), order=10)
+                 law_reference=("R50C10_Pressure", "L0r50c10", "L0r50c10ContinuousSched"), order=10,
+                 settings=HyperfluxSettings, recipe=HYPERFLUX_RECIPE, short_flags=True)
 class Hyperflux(Method):
     "Learned masks under pressure, then regrowth (A.9), landing exactly on the target."
     learns_masks = True
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.own: HyperfluxSettings = self.settings   # its own settings, read once
         self.T = cfg.epochs_prune
         self.scheduler = self._make_scheduler()
         self.law: list[dict] = []
@@ -52,22 +108,22 @@ class Hyperflux(Method):
         self.mask_lr = cfg.mask_lr   # raised for the pruning stage's steps in setup (mask_travel)
 
     def _make_scheduler(self):
-        c = self.cfg
-        if c.pressure is not None: return ConstantPressure(c.pressure)
-        if c.step_pressure is not None: return StepPressure(*c.step_pressure)
-        target = 100.0 - (100.0 - c.sparsity_pct) * c.pruning_target_factor
-        return TrajectoryScheduler(target, self.T, delta=c.delta, exponent=c.exponent, law_log=False,
-                                   aggressivity=c.aggressivity)
+        s = self.own
+        if s.pressure is not None: return ConstantPressure(s.pressure)
+        if s.step_pressure is not None: return StepPressure(*s.step_pressure)
+        target = 100.0 - (100.0 - self.cfg.sparsity_pct) * s.pruning_target_factor
+        return TrajectoryScheduler(target, self.T, delta=s.delta, exponent=s.exponent, law_log=False,
+                                   aggressivity=s.aggressivity)
 
     def setup(self, ctx: MethodContext):
-        c = self.cfg
-        self.pressure = Pressure(ctx.model, c.pressure_layers, c.pressure_normaliser)
+        c, s = self.cfg, self.own
+        self.pressure = Pressure(ctx.model, s.pressure_layers, s.pressure_normaliser)
         self.target_keep = keep_for_density(prunable_count(ctx.model), 100.0 - c.sparsity_pct)
-        self.mask_lr = budget_mask_lr(c.mask_lr, c.mask_travel, ctx.steps_per_epoch * self.T)
+        self.mask_lr = budget_mask_lr(c.mask_lr, s.mask_travel, ctx.steps_per_epoch * self.T)
         self.control = DensityControl(ctx.mask_params, getattr(self.scheduler, "trajectory", None), ctx.steps_per_epoch,
-                                      mode=c.control, every=c.control_every, gains=c.pi_gains, funnel=c.funnel,
-                                      hold_regrowth=c.regrowth in ("held", "frozen") and c.epochs_regrow > 0,
-                                      exponent=c.exponent)
+                                      mode=s.control, every=s.control_every, gains=s.pi_gains, funnel=s.funnel,
+                                      hold_regrowth=s.regrowth in ("held", "frozen") and c.epochs_regrow > 0,
+                                      exponent=s.exponent)
 
     def stage(self, epoch: int) -> str: return "prune" if epoch <= self.T else "regrow"
 
@@ -76,25 +132,25 @@ class Hyperflux(Method):
     def current_pressure(self, epoch: int) -> float:
         "Pressure multiplier P used during `epoch`."
         if self.stage(epoch) == "prune": return self.control.pressure(self.scheduler.pressure)
-        if self.cfg.regrowth == "paper" and self.regrow_index(epoch) == 0: return self.scheduler.pressure  # E.3
+        if self.own.regrowth == "paper" and self.regrow_index(epoch) == 0: return self.scheduler.pressure  # E.3
         return 0.0
 
     def lrs(self, epoch: int) -> tuple[float, float]:
-        c = self.cfg
-        paper = c.regrowth == "paper"   # the resets happen after the first regrowth epoch (E.3)
-        weight_lr = two_stage_lr(c, epoch, regrow_delay=1 if paper else 0)
+        s = self.own
+        paper = s.regrowth == "paper"   # the resets happen after the first regrowth epoch (E.3)
+        weight_lr = two_stage_lr(self.cfg, epoch, regrow_delay=1 if paper else 0)
         if self.stage(epoch) == "prune" or (paper and self.regrow_index(epoch) == 0): return weight_lr, self.mask_lr
         k = self.regrow_index(epoch) - (1 if paper else 0)
-        frozen = c.regrowth == "frozen" or (c.regrowth in ("budgeted", "held")
-                                            and k >= c.epochs_regrow - c.regrow_freeze_epochs)
-        if frozen or k >= c.regrow_mask_zero_after: return weight_lr, 0.0
-        return weight_lr, self.mask_lr * self.regrow_mask_lr_scale() * c.regrow_mask_decay ** k
+        frozen = s.regrowth == "frozen" or (s.regrowth in ("budgeted", "held")
+                                            and k >= self.cfg.epochs_regrow - s.regrow_freeze_epochs)
+        if frozen or k >= s.regrow_mask_zero_after: return weight_lr, 0.0
+        return weight_lr, self.mask_lr * self.regrow_mask_lr_scale() * s.regrow_mask_decay ** k
 
     def regrow_mask_lr_scale(self) -> float:
         "Mask lr scale of the first regrowth epoch: the setting, else 1 for held (fewer swaps) and 5 otherwise."
-        c = self.cfg
-        if c.regrow_mask_lr_scale is not None: return c.regrow_mask_lr_scale
-        return 1.0 if c.regrowth == "held" else 5.0
+        s = self.own
+        if s.regrow_mask_lr_scale is not None: return s.regrow_mask_lr_scale
+        return 1.0 if s.regrowth == "held" else 5.0
 
     def after_backward(self, ctx: MethodContext):
         if self.cfg.law:   # accumulate flux (before pressure) for the epoch-mean minimum flux
@@ -119,14 +175,14 @@ class Hyperflux(Method):
     def update_masks(self, ctx: MethodContext) -> dict:
         "Settle the masks (budgeted: project, held and funnel: shift onto the bounds), then step the scheduler."
         done = self._settle(ctx)
-        if self.stage(ctx.epoch) == "prune" and self.cfg.control == "epoch":
+        if self.stage(ctx.epoch) == "prune" and self.own.control == "epoch":
             self.scheduler.step(ctx.epoch, ctx.density_pct(), ctx.test_acc_pct)
         return done
 
     def _settle(self, ctx: MethodContext) -> dict:
         "Move the masks onto the budget at the end of an epoch when they are off it; what was done ({}: nothing)."
-        epoch, c = ctx.epoch, self.cfg
-        project = c.regrowth == "budgeted" and c.epochs_regrow > 0 and epoch >= self.T
+        epoch = ctx.epoch
+        project = self.own.regrowth == "budgeted" and self.cfg.epochs_regrow > 0 and epoch >= self.T
         bounds = ((self.target_keep,) * 2 if project or self.lands_after(epoch)
                   else self.control.settle_bounds(epoch, self.stage(epoch), self.target_keep))
         if bounds is None or bounds[0] <= self.control.kept() <= bounds[1]: return {}
@@ -137,7 +193,7 @@ class Hyperflux(Method):
 
     def lands_after(self, epoch: int) -> bool:
         "Is the count moved onto the target at the end of `epoch`? At the end of pruning, unless `paper` or no target."
-        return epoch == self.T and self.cfg.regrowth != "paper" and self.control.trajectory is not None
+        return epoch == self.T and self.own.regrowth != "paper" and self.control.trajectory is not None
 
     def summary(self, ctx: MethodContext, rows: list[dict]) -> dict:
         "tracking_error: max |ln(density / E(e))| over epochs 2..T (nan without a trajectory)."
@@ -161,8 +217,8 @@ class Hyperflux(Method):
 
     def finish(self, ctx: MethodContext):
         if self.cfg.epochs_regrow == 0: return
-        if self.cfg.regrowth == "budgeted": project_to_count(ctx.model, self.target_keep)
-        if self.cfg.regrowth in ("held", "frozen"): hold_count(ctx.mask_params, self.target_keep)
+        if self.own.regrowth == "budgeted": project_to_count(ctx.model, self.target_keep)
+        if self.own.regrowth in ("held", "frozen"): hold_count(ctx.mask_params, self.target_keep)
 
     def law_rows(self) -> list[dict]: return self.law
 

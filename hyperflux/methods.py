@@ -34,6 +34,7 @@ class MethodInfo:
     settings: type | None = None       # its own settings: a dataclass of config.setting() fields (None: none)
     order: int | None = None           # its place in legends and tables, lower first (None: last, by name)
     recipe: tuple = ()                 # its recipe rules (core.Rule), applied after the data set's and the arch's
+    short_flags: bool = False          # its own settings also take --<name> on the command line (no method prefix)
 
 METHODS = Registry("method")
 
@@ -46,6 +47,7 @@ def register_method(name: str,                    # the method's name for `train
                     settings: type | None = None, # a dataclass of its own settings (fields made with config.setting)
                     order: int | None = None,     # its place in legends and tables, lower first
                     recipe: tuple = (),           # its recipe rules (core.Rule): defaults this method needs
+                    short_flags: bool = False,    # its settings also take --<name> flags, not only --<method>-<name>
                    ):
     "Class decorator: make a Method available to `train` and the CLI under `name`, with its report record."
     def deco(cls):
@@ -53,8 +55,11 @@ def register_method(name: str,                    # the method's name for `train
         if settings is not None and not dataclasses.is_dataclass(settings):
             raise HyperfluxError(f"method {name!r}: settings= takes a dataclass of config.setting() fields, got "
                                  f"{settings!r}")
+        if settings is not None:
+            from hyperflux.config import check_method_settings   # config imports this module
+            check_method_settings(name, settings, short_flags)
         METHODS.add(name, MethodInfo(name, cls, label or name, color, law_family, tuple(law_reference), version,
-                                     settings, order, tuple(recipe)))
+                                     settings, order, tuple(recipe), short_flags))
         return cls
     return deco
 

@@ -8,14 +8,14 @@ Docs: https://hyperflux.github.io/hyperflux/pruner.html.md"""
 
 # %% ../nbs/05f_pruner.ipynb #cdc7eb5b
 from __future__ import annotations
-import copy, math
+import copy, dataclasses, math
 
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import TrainConfig, flat_settings
 from .core import HyperfluxError
-from .hyperflux_method import Hyperflux
+from .hyperflux_method import Hyperflux, HyperfluxSettings
 from .masks import (attach_masks, kept_count, mask_parameters, prunable_count, prunable_layers, remove_masks,
                              weight_parameters)
 from .methods import MethodContext
@@ -25,16 +25,14 @@ from .pressure import FlipCounter
 __all__ = ['PRUNER_SETTINGS', 'pruner_config', 'Pruner', 'step', 'epoch_end', 'metrics', 'bake', 'state_dict', 'load_state_dict']
 
 # %% ../nbs/05f_pruner.ipynb #0a60d12f
-PRUNER_SETTINGS = ("mask_lr", "mask_travel", "mask_init", "kappa", "pressure", "delta", "exponent", "aggressivity",
-                   "pressure_layers", "pressure_normaliser", "step_pressure", "pruning_target_factor", "regrowth",
-                   "regrow_mask_lr_scale", "regrow_mask_decay", "regrow_mask_zero_after", "regrow_freeze_epochs",
-                   "control", "control_every", "pi_gains", "funnel", "lr", "lr_end", "regrow_lr", "regrow_lr_end")
+PRUNER_SETTINGS = (("mask_lr", "mask_init", "kappa") + tuple(f.name for f in dataclasses.fields(HyperfluxSettings))
+                   + ("lr", "lr_end", "regrow_lr", "regrow_lr_end"))   # TrainConfig's the method reads, and its own
 
 def pruner_config(sparsity: float,      # percent of the prunable weights removed at the end, in (0, 100)
                   epochs_prune: int,    # epochs of the pruning stage
                   epochs_regrow: int,   # epochs of the regrowth stage
                   seed: int,            # seed of the initial mask logits
-                  settings: dict,       # Hyperflux settings (names of TrainConfig fields in PRUNER_SETTINGS)
+                  settings: dict,       # Hyperflux settings (names in PRUNER_SETTINGS, its own ones flat)
                  ) -> TrainConfig:
     "The TrainConfig of a Pruner: its Hyperflux settings checked as the engine checks them."
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 < sparsity < 100:
@@ -223,8 +221,9 @@ def state_dict(self: Pruner) -> dict:
 def load_state_dict(self: Pruner, state: dict):
     "Resume from `state_dict()`; the Pruner must have been created with the same settings."
     _require_started(self)
-    mine = dict(self.cfg.to_dict(), steps_per_epoch=self.ctx.steps_per_epoch)
-    theirs = dict(state.get("settings", {}), steps_per_epoch=state.get("steps_per_epoch"))
+    # flat: a state saved while Hyperflux's settings were TrainConfig fields compares equal (issue 24)
+    mine = dict(flat_settings(self.cfg), steps_per_epoch=self.ctx.steps_per_epoch)
+    theirs = dict(flat_settings(state.get("settings", {})), steps_per_epoch=state.get("steps_per_epoch"))
     if differ := sorted(k for k in mine if mine[k] != theirs.get(k)):
         raise HyperfluxError(f"this Pruner state was saved with other settings ({', '.join(differ)}); create the "
                              f"Pruner with the settings it was saved with")

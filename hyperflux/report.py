@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .config import recipe
+from .config import flat_settings, own_setting_names, recipe
 from .core import HyperfluxError, Registry, atomic_write
 from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, EFFECTIVE_MARGIN_PP, LAW_MIN_R2, MATCHED_DENSITY_PCT,
@@ -61,7 +61,7 @@ def read_run(folder: str | Path,           # a run folder
     folder = Path(folder)
     final, params = read_json(folder / FINAL), read_json(folder / PARAMS)
     if final is None or params is None: return None
-    cfg = dict(params["config"])
+    cfg = flat_settings(params["config"])   # the method's own settings flat, from a folder written before or after
     row = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k != "sparsity_pct"}
     row.update(target_sparsity_pct=cfg["sparsity_pct"], test_acc_pct=final["test_acc_pct"],
                density_pct=final["density_pct"], sparsity_pct=_achieved_sparsity(final), seconds=final.get("seconds"),
@@ -76,7 +76,10 @@ def load_runs(folders: Iterable) -> pd.DataFrame:
     for item in folders:
         folder, studies = (item, ()) if isinstance(item, (str, Path)) else item
         if (row := read_run(folder, studies)) is not None: rows.append(row)
-    return pd.DataFrame(rows)
+    runs = pd.DataFrame(rows)
+    for name in sorted(own_setting_names()):   # a column for every method's own setting (None where runs lack it)
+        if not runs.empty and name not in runs: runs[name] = None
+    return runs
 
 def runs_in(runs: pd.DataFrame, study: str) -> pd.DataFrame:
     "The runs that `study` uses."

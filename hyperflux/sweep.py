@@ -19,7 +19,8 @@ import yaml
 import hyperflux
 from .core import HyperfluxError, check_choice
 from .runfolder import RUN_NOTEBOOK
-from .config import TrainConfig, coerce_settings, coerce_value, method_settings_fields, run_key
+from .config import (TrainConfig, coerce_method_options, coerce_settings, coerce_value, flat_settings,
+                              method_settings_fields, method_settings_owners, own_setting_names, run_key)
 from .methods import available_methods
 from .inits import TORCHVISION_PREFIX, run_init
 from .plugins import load_plugins, plugin_path
@@ -115,6 +116,11 @@ class RunSpec:
         if "notebook" not in ident: return ident["run_key"][:8]
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
 
+    @cached_property
+    def settings(self) -> dict:
+        "The run's settings as one flat JSON-ready dict: TrainConfig's fields and its method's own (`flat_settings`)."
+        return json.loads(json.dumps(flat_settings(self.config)))
+
     @property
     def folder_name(self) -> str:
         c = self.config
@@ -122,7 +128,7 @@ class RunSpec:
 
     def label(self) -> str:
         "A short human description of the run."
-        c = self.config
+        c = self.settings
         bits = [f"{c['method']} {c['arch']}/{c['dataset']}"]
         if c.get("pressure") is not None: bits.append(f"P={c['pressure']:g}")
         elif c.get("step_pressure"): bits.append(f"step pressure {c['step_pressure']}")
@@ -184,13 +190,21 @@ def _init_setting(value, where: str) -> tuple[str | None, dict | None]:
         if kind == "torchvision" and isinstance(what, str): return TORCHVISION_PREFIX + what, None
         if kind == "run" and isinstance(what, str): return None, {"method": what}
         if kind == "run" and isinstance(what, dict) and what:
-            known = {f.name for f in dataclasses.fields(TrainConfig)} - {"init"}
+            known = ({f.name for f in dataclasses.fields(TrainConfig)} - {"init"}) | own_setting_names()
+            here = f"{where}: init: {{run: ...}}"
             for k in what:
-                if k not in known: raise _unknown_key_error(k, known, f"{where}: init: {{run: ...}}", "setting")
-            return None, {k: json.loads(json.dumps(coerce_value(k, v, f"{where}: init: {{run: ...}}")))
+                if k not in known: raise _unknown_key_error(k, known, here, "setting")
+            return None, {k: json.loads(json.dumps(_selector_value(k, v, what.get("method"), here)))
                           for k, v in what.items()}
     raise HyperfluxError(f"{where}: init must be a file path, {{run: {{settings of a run of this profile}}}} (or "
                          f"{{run: METHOD}}) or {{torchvision: WEIGHTS}}, got {value!r}")
+
+def _selector_value(name: str, value, method: str | None, where: str):
+    "A value of `init: {run: ...}` coerced as its setting: a TrainConfig field, or the selected method's own one."
+    if name not in own_setting_names(): return coerce_value(name, value, where)
+    owner = method if method and name in method_settings_fields(method) else method_settings_owners(name)[0]
+    coerced = coerce_method_options(owner, {name: value}, where) or {}   # a default comes back as None
+    return coerced.get(name, method_settings_fields(owner)[name].default)
 
 def _expand(entry: dict, defaults: dict, where: str) -> list[tuple[RunSpec, dict | None, str]]:
     "The runs of one entry, each with the settings selecting the run it starts from (None: none) and its place."
@@ -234,9 +248,9 @@ def _criteria(item: _Expanded) -> dict:
     "What a run's dependency must match: the run's arch, dataset and seed, overridden by its selector."
     return {**{k: item.spec.config[k] for k in DEPENDENCY_MATCH}, **item.selector}
 
-def _matches(config: dict, criteria: dict) -> bool:
-    "Does a run with `config` have every setting of `criteria`?"
-    return all(config.get(k) == v for k, v in criteria.items())
+def _matches(spec: RunSpec, criteria: dict) -> bool:
+    "Does run `spec` have every setting of `criteria` (a TrainConfig field or its method's own setting)?"
+    return all(spec.settings.get(k) == v for k, v in criteria.items())
 
 def _describe(criteria: dict) -> str:
     return ", ".join(f"{k}: {v}" for k, v in criteria.items())
@@ -244,10 +258,10 @@ def _describe(criteria: dict) -> str:
 def _dependency(item: _Expanded, items: list[_Expanded], profile: str) -> _Expanded | None:
     "The run `item` starts from (None while that run's own dependency is unresolved); errors for 0 or 2+ matches."
     crit = _criteria(item)
-    if _matches(item.spec.config, crit):
+    if _matches(item.spec, crit):
         raise HyperfluxError(f"{item.where}: init: {{run: ...}} selects the run itself ({_describe(crit)}): a "
                              f"dependency cycle; add settings that select another run")
-    hits = [other for other in items if other is not item and _matches(other.spec.config, crit)]
+    hits = [other for other in items if other is not item and _matches(other.spec, crit)]
     if not hits:
         raise HyperfluxError(f"{item.where}: init: {{run: ...}} matches no run of profile {profile} (looked for "
                              f"{_describe(crit)}); add that run to the profile or change the settings")
