@@ -362,13 +362,16 @@ RECIPES = [  # the cross-cutting, data-set-wide rules; an arch's and a method's 
     # for Hyperflux (delta, regrowth mask lr) differ: a rule registered with the method (hyperflux_method)
 ]
 
+def _rules_of(archs, methods) -> list[tuple[str, Rule]]:
+    "(where it is registered, rule): RECIPES, then the rules of `archs`, then those of `methods`, in that order."
+    from hyperflux.models import ARCHS   # models imports data, which the config schema does not need at import
+    return ([("config.RECIPES", r) for r in RECIPES]
+            + [(f"arch {a}", r) for a in archs if a in ARCHS for r in ARCHS[a].recipe]
+            + [(f"method {m}", r) for m in methods if m in available_methods() for r in method_info(m).recipe])
+
 def recipe_rules(arch: str, dataset: str, method: str = "hyperflux") -> list[tuple[str, Rule]]:
     "(where it is registered, rule) for each rule of a run, in the order they apply: RECIPES, the arch's, the method's."
-    from hyperflux.models import ARCHS   # models imports data, which the config schema does not need at import
-    arch_rules = ARCHS[arch].recipe if arch in ARCHS else ()
-    method_rules = method_info(method).recipe if method in available_methods() else ()
-    return ([("config.RECIPES", r) for r in RECIPES] + [(f"arch {arch}", r) for r in arch_rules]
-            + [(f"method {method}", r) for r in method_rules])
+    return _rules_of([arch], [method])
 
 def recipe_settings(arch: str, dataset: str, method: str = "hyperflux") -> dict:
     "The settings the recipe rules give a run of `method` on `arch` / `dataset` (a later rule overrides)."
@@ -380,8 +383,7 @@ def recipe_settings(arch: str, dataset: str, method: str = "hyperflux") -> dict:
 def all_recipe_rules() -> list[tuple[str, Rule]]:
     "Every registered recipe rule with where it lives: RECIPES, then each architecture's, then each method's."
     from hyperflux.models import ARCHS
-    return ([("config.RECIPES", r) for r in RECIPES] + [(f"arch {a}", r) for a, s in ARCHS.items() for r in s.recipe]
-            + [(f"method {m}", r) for m in available_methods() for r in method_info(m).recipe])
+    return _rules_of(list(ARCHS), available_methods())
 
 def recipe(arch: str, dataset: str, **overrides) -> TrainConfig:
     "A TrainConfig with the paper's defaults for this model and data (and method), then `overrides` (flat or not)."
