@@ -8,6 +8,7 @@ Docs: https://hyperflux.github.io/hyperflux/hyperflux_method.html.md"""
 
 # %% ../nbs/05c_hyperflux_method.ipynb #3ab9fd0a
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,8 @@ from .methods import Method, MethodContext, register_method, two_stage_lr
 from .pressure import ConstantPressure, Pressure, StepPressure, TrajectoryScheduler
 
 # %% auto #0
-__all__ = ['HYPERFLUX_RECIPE', 'project_to_count', 'budget_mask_lr', 'HyperfluxSettings', 'Hyperflux']
+__all__ = ['FEWEST_MEASURED_STEPS', 'HYPERFLUX_RECIPE', 'project_to_count', 'budget_mask_lr', 'ShortBudgetWarning',
+           'short_budget_message', 'HyperfluxSettings', 'Hyperflux']
 
 # %% ../nbs/05c_hyperflux_method.ipynb #75fe5f99
 @torch.no_grad()
@@ -37,6 +39,18 @@ def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
     "The pruning stage's mask lr: `mask_lr`, raised to `travel / steps` when the stage is too short to move that far."
     return max(mask_lr, travel / max(1, steps)) if travel > 0 and mask_lr > 0 else mask_lr   # 0: masks stay fixed
 
+FEWEST_MEASURED_STEPS = 200   # below this many pruning-stage steps the default was measured to lose (see "Short budgets")
+
+class ShortBudgetWarning(UserWarning):
+    "A Hyperflux pruning stage shorter than the budgets its default was measured to win at."
+
+def short_budget_message(steps: int) -> str | None:
+    "Why a pruning stage of `steps` optimiser steps is too short for the default, or None when it is not."
+    if steps >= FEWEST_MEASURED_STEPS: return None
+    return (f"Hyperflux's pruning stage has {steps} optimiser steps; below about {FEWEST_MEASURED_STEPS} its default "
+            f"was measured to lose to iterative magnitude pruning (by 10-23 pp at 96 steps; docs: hyperflux_method, "
+            f"'Short budgets'). Give it more pruning epochs or a smaller batch, or compare with --method magnitude.")
+
 # %% ../nbs/05c_hyperflux_method.ipynb #1a7f3b22
 @dataclass
 class HyperfluxSettings:
@@ -51,6 +65,8 @@ class HyperfluxSettings:
     delta: float = setting(0.2, "step of the scheduler's gamma (0.15 on ImageNet)")
     exponent: float = setting(1.5, "pressure P = gamma ** exponent")
     aggressivity: float = setting(6.0, "steepness of the reference trajectory the scheduler follows")
+    start_pressure: float = setting(0.0, "pressure P in the first pruning epoch, where the scheduler starts (the "
+                                    "paper: 0)", check=(lambda v: v >= 0, "must be >= 0"))
     pressure_layers: tuple[str, ...] | None = setting(None, "regexes of the layers under pressure (bottleneck "
                                                       "experiment; default: all)")
     pressure_normaliser: int | None = setting(None, "N of the pressure term (default: all prunable weights)")
@@ -113,13 +129,15 @@ class Hyperflux(Method):
         if s.step_pressure is not None: return StepPressure(*s.step_pressure)
         target = 100.0 - (100.0 - self.cfg.sparsity_pct) * s.pruning_target_factor
         return TrajectoryScheduler(target, self.T, delta=s.delta, exponent=s.exponent, law_log=False,
-                                   aggressivity=s.aggressivity)
+                                   aggressivity=s.aggressivity, start_gamma=s.start_pressure ** (1 / s.exponent))
 
     def setup(self, ctx: MethodContext):
         c, s = self.cfg, self.own
         self.pressure = Pressure(ctx.model, s.pressure_layers, s.pressure_normaliser)
         self.target_keep = keep_for_density(prunable_count(ctx.model), 100.0 - c.sparsity_pct)
         self.mask_lr = budget_mask_lr(c.mask_lr, s.mask_travel, ctx.steps_per_epoch * self.T)
+        if c.max_batches is None and self.T > 0 and (short := short_budget_message(ctx.steps_per_epoch * self.T)):
+            warnings.warn(short, ShortBudgetWarning, stacklevel=2)   # smoke runs (max_batches) are short on purpose
         self.control = DensityControl(ctx.mask_params, getattr(self.scheduler, "trajectory", None), ctx.steps_per_epoch,
                                       mode=s.control, every=s.control_every, gains=s.pi_gains, funnel=s.funnel,
                                       hold_regrowth=s.regrowth in ("held", "frozen") and c.epochs_regrow > 0,

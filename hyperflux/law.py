@@ -20,8 +20,8 @@ from .core import HyperfluxError, atomic_path
 # %% auto #0
 __all__ = ['DEFAULT_REGION', 'SALIENCY_COLUMNS', 'DENSITY_COLUMNS', 'ACCURACY_COLUMNS', 'EPOCH_COLUMNS', 'AUTHORS_LAW_PANELS',
            'LAW_MIN_R2', 'BOUND_SENSITIVITY', 'PREDICTION_REGIONS', 'MATCHED_DENSITY_PCT', 'EFFECTIVE_MARGIN_PP',
-           'FIT_COLOR', 'POINT_COLOR', 'OUTSIDE_COLOR', 'LawData', 'read_law_csv', 'check_region', 'PowerLawFit',
-           'fit_power_law', 'QuadraticLawFit', 'fit_quadratic_law', 'RegionDetection', 'detect_regions',
+           'FIT_COLOR', 'POINT_COLOR', 'OUTSIDE_COLOR', 'LawData', 'read_law_csv', 'law_data', 'check_region',
+           'PowerLawFit', 'fit_power_law', 'QuadraticLawFit', 'fit_quadratic_law', 'RegionDetection', 'detect_regions',
            'reference_dir', 'authors_law_files', 'reported_values_file', 'analyse_law', 'format_law_analysis',
            'saliency_at_density', 'LawPrediction', 'law_prediction', 'alpha_by_region', 'accuracy_at_density',
            'follows_law', 'add_commands', 'law_command', 'plot_law', 'law_panels_figure', 'save_figure',
@@ -86,7 +86,14 @@ def read_law_csv(path: str | Path,             # a law CSV: our `law.csv` or one
                 ) -> LawData:
     "Read saliency/density measurements, dropping (and counting) rows whose saliency or density is not positive."
     path = Path(path)
-    df = _read_csv(path)
+    return law_data(_read_csv(path), path, saliency_col, density_col)
+
+def law_data(df: pd.DataFrame,                # the rows of a law CSV, every one (e.g. our law.csv read raw)
+             path: str | Path = "",           # where they came from (for messages)
+             saliency_col: str | None = None, # saliency column; default: saliency_min or Saliency
+             density_col: str | None = None,  # density column (percent); default: density_pct or Remaining
+            ) -> LawData:
+    "`read_law_csv` on rows already read: a caller that also needs every raw row reads the file once."
     cols = list(df.columns)
     s_col = _find_column(cols, saliency_col, SALIENCY_COLUMNS, "--saliency-col", path)
     d_col = _find_column(cols, density_col, DENSITY_COLUMNS, "--density-col", path)

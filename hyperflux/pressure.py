@@ -168,11 +168,12 @@ class TrajectoryScheduler(PressureScheduler):
                  inertia_step: float | None = None,# inertia increment (default delta / 4)
                  exponent: float = 1.5,            # P = gamma ** exponent
                  law_log: bool = False,            # pruning-law variant: never decrease, log each increase
+                 start_gamma: float = 0.0,         # gamma in the first epoch (the authors' code: 0, so P = 0)
                  **trajectory_kw):
         self.trajectory = ReferenceTrajectory(100.0 - target_sparsity_pct, epochs, **trajectory_kw)
         self.epochs, self.delta, self.exponent, self.law_log = epochs, delta, exponent, law_log
         self.inertia_step = delta / 4 if inertia_step is None else inertia_step
-        self.gamma, self.inertia_up, self.inertia_down = 0.0, 0.0, 0.0
+        self.gamma, self.inertia_up, self.inertia_down = start_gamma, 0.0, 0.0
         self.log: list[dict] = []
 
     @property

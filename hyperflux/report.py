@@ -21,7 +21,7 @@ from .core import HyperfluxError, Registry, atomic_write
 from .data import dataset_label
 from .law import (AUTHORS_LAW_PANELS, DEFAULT_REGION, EFFECTIVE_MARGIN_PP, LAW_MIN_R2, MATCHED_DENSITY_PCT,
                            LawData, accuracy_at_density, alpha_by_region, authors_law_files, fit_power_law,
-                           fit_quadratic_law, follows_law, law_panels_figure, law_prediction, read_law_csv,
+                           fit_quadratic_law, follows_law, law_data, law_panels_figure, law_prediction, read_law_csv,
                            reported_values_file, save_figure)
 from .methods import method_info
 from .models import arch_label
@@ -975,8 +975,8 @@ def _fit_numbers(fit, prefix: str = "") -> dict:
 
 def _law_test_row(key: dict, g: pd.DataFrame) -> dict:
     "Every test of one law group, as numbers."
-    datas = [read_law_csv(Path(f) / LAW) for f in g.folder]
     raw = [pd.read_csv(Path(f) / LAW) for f in g.folder]   # every step, negative saliencies included
+    datas = [law_data(r, Path(f) / LAW) for r, f in zip(raw, g.folder)]   # the fits' rows: positive ones
     seed_fits = [_or_none(fit_power_law, d.saliency, d.density_pct) for d in datas]
     pooled = pool_law_data(datas)
     s, d = pooled.saliency, pooled.density_pct
@@ -1008,7 +1008,23 @@ def _effective(df: pd.DataFrame) -> pd.Series:
     out[base.isna() | df.acc_at_matched_pct.isna() | df.random_control] = None
     return out
 
+_LAW_TESTS_LAST: dict = {}   # the last law_tests result, under the key of what it was computed from
+
+def _law_tests_key(runs: pd.DataFrame) -> tuple:
+    "What law_tests reads: each law run's folder, accuracy and law.csv (its size and modification time)."
+    law = _law_runs(runs)
+    return tuple((f, acc, *((s := (Path(f) / LAW).stat()).st_size, s.st_mtime_ns))
+                 for f, acc in zip(law.folder, law.test_acc_pct))
+
 def law_tests(runs: pd.DataFrame) -> pd.DataFrame:
+    "One row of numbers per law group (three tables and a figure use it: computed once per set of law files)."
+    key = _law_tests_key(runs)
+    if key not in _LAW_TESTS_LAST:
+        _LAW_TESTS_LAST.clear()
+        _LAW_TESTS_LAST[key] = _law_tests(runs)
+    return _LAW_TESTS_LAST[key].copy()
+
+def _law_tests(runs: pd.DataFrame) -> pd.DataFrame:
     "One row of numbers per law group: fits pooled and per seed, bounds, prediction, accuracy, the verdict."
     import warnings
     with warnings.catch_warnings():
