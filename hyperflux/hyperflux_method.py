@@ -39,7 +39,7 @@ def budget_mask_lr(mask_lr: float, # the mask logits' Adam lr as set
     "The pruning stage's mask lr: `mask_lr`, raised to `travel / steps` when the stage is too short to move that far."
     return max(mask_lr, travel / max(1, steps)) if travel > 0 and mask_lr > 0 else mask_lr   # 0: masks stay fixed
 
-FEWEST_MEASURED_STEPS = 200   # below this many pruning-stage steps the default was measured to lose (see "Short budgets")
+FEWEST_MEASURED_STEPS = 200   # fewer pruning-stage steps than this: the default was measured to lose ("Short budgets")
 
 class ShortBudgetWarning(UserWarning):
     "A Hyperflux pruning stage shorter than the budgets its default was measured to win at."
