@@ -418,9 +418,11 @@ def results_settings(cfg: TrainConfig) -> dict:
     differ.update({name: value for name, value in options.items() if own[name].metadata["results"]})
     return json.loads(json.dumps(differ))
 
-def run_key(cfg: TrainConfig) -> str:
+def run_key(cfg: TrainConfig,
+            method_version: int | None = None,   # the key under this version of its method (default: the current one)
+           ) -> str:
     "A short hex digest naming the results of `cfg` under this engine version and its method's version."
     named = dict(settings=results_settings(cfg), engine_version=ENGINE_VERSION)
-    if (version := method_info(cfg.method).version) != 1: named["method_version"] = version
+    if (version := method_version or method_info(cfg.method).version) != 1: named["method_version"] = version
     blob = json.dumps(named, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
