@@ -48,7 +48,7 @@ def short_budget_message(steps: int) -> str | None:
     "Why a pruning stage of `steps` optimiser steps is too short for the default, or None when it is not."
     if steps >= FEWEST_MEASURED_STEPS: return None
     return (f"Hyperflux's pruning stage has {steps} optimiser steps; below about {FEWEST_MEASURED_STEPS} its default "
-            f"was measured to lose to iterative magnitude pruning in 2 of 4 cells (by up to 7.5 pp at 96 steps; docs: "
+            f"lost 2 of 4 validation cells to iterative magnitude pruning at 72-96 steps (by up to 7.5 pp; docs: "
             f"hyperflux_method, 'Short budgets'). Give it more pruning epochs or a smaller batch, or compare with "
             f"--method magnitude.")
 
