@@ -93,11 +93,12 @@ def test_run_folder_name_is_pinned():
     "One cpu-profile run: its folder changes only with a setting that changes results, or with ENGINE_VERSION."
     settings = dict(method="hyperflux", sparsity_pct=99.5, seed=1, epochs_prune=25, epochs_regrow=5, law=True)
     assert ENGINE_VERSION == 2   # a bump renames every folder: update the name below in the same commit
-    assert RunSpec("train_run.ipynb", canonical_config(settings)).folder_name == "hyperflux-lenet300-digits-8926d057"
+    # (so does a bump of the method's version: Hyperflux version 3, start pressure 1)
+    assert RunSpec("train_run.ipynb", canonical_config(settings)).folder_name == "hyperflux-lenet300-digits-1a940fde"
     logged = RunSpec("train_run.ipynb", canonical_config(dict(settings, log_layers=True, progress=True)))
-    assert logged.folder_name == "hyperflux-lenet300-digits-8926d057"
+    assert logged.folder_name == "hyperflux-lenet300-digits-1a940fde"
     cpu = {s.folder_name for s in load_profile("cpu", SWEEP)}
-    assert "hyperflux-lenet300-digits-8926d057" in cpu
+    assert "hyperflux-lenet300-digits-1a940fde" in cpu
 
 
 def test_published_profiles_have_their_own_folders():
