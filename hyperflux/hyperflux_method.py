@@ -64,7 +64,8 @@ class HyperfluxSettings:
     pressure: float | None = setting(None, "constant pressure P (default: the trajectory scheduler sets it)",
                                      check=(lambda v: v >= 0, "must be >= 0"))
     delta: float = setting(0.2, "step of the scheduler's gamma (0.15 on ImageNet)")
-    exponent: float = setting(1.5, "pressure P = gamma ** exponent")
+    exponent: float = setting(1.5, "pressure P = gamma ** exponent",
+                              check=(lambda v: v > 0, "must be > 0 (P = gamma ** exponent; start_pressure sets gamma)"))
     aggressivity: float = setting(6.0, "steepness of the reference trajectory the scheduler follows")
     start_pressure: float = setting(1.0, "pressure P in the first pruning epoch, where the scheduler starts (the "
                                     "paper: 0; 1 chosen on validation splits, issue 22)",
